@@ -1,0 +1,8 @@
+"""alignment-ci: continuous integration for RLHF operations."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("alignment-ci")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"

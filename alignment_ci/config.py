@@ -1,0 +1,358 @@
+"""alignment.yaml -> pydantic models.
+
+Every section has defaults, so a repository without alignment.yaml still runs the whole
+loop. A wrong key or a wrong type is a :class:`ConfigError` that names the key path and
+the line of the file it came from.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("alignment.yaml")
+TASK_TYPES: tuple[str, ...] = ("pairwise", "likert", "ranking")
+TaskType = Literal["pairwise", "likert", "ranking"]
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Scale(_Model):
+    """An inclusive integer likert scale."""
+
+    min: int = Field(1, description="Lowest rating on the scale.")
+    max: int = Field(5, description="Highest rating on the scale.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Scale":
+        if self.min >= self.max:
+            raise ValueError(f"scale min ({self.min}) must be below max ({self.max})")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> "Scale":
+        """Parse ``MIN..MAX`` as given on the command line."""
+        m = re.fullmatch(r"\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*", text)
+        if not m:
+            raise ValueError(f"scale must look like MIN..MAX (e.g. 1..5), got {text!r}")
+        return cls(min=int(m.group(1)), max=int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.min}..{self.max}"
+
+
+class Dimension(_Model):
+    """One axis of the feedback taxonomy that raters judge."""
+
+    name: str = Field(description="Identifier used in label batches (lower_snake_case).")
+    definition: str = Field(description="One-line definition shown to raters and reviewers.")
+    product_outcome: str = Field("", description="The product outcome this dimension protects.")
+    task_types: list[TaskType] = Field(
+        default_factory=lambda: list(TASK_TYPES), description="Task types this dimension may be judged in."
+    )
+    scale: Scale = Field(default_factory=Scale, description="Likert scale for this dimension.")
+    critical: bool = Field(False, description="Disagreements go to adjudication; gates block on it.")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(f"dimension name {v!r} must be lower_snake_case, at most 64 characters")
+        return v
+
+    @field_validator("definition")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if not v.strip() or "\n" in v.strip():
+            raise ValueError("definition must be one non-empty line")
+        return v.strip()
+
+
+def _default_dimensions() -> list[Dimension]:
+    return [
+        Dimension(
+            name="helpfulness",
+            definition="Does the answer solve the user's actual intent?",
+            product_outcome="task completion without escalation to a human",
+        ),
+        Dimension(
+            name="factual_accuracy",
+            definition="Are the claims true and verifiable, with no invented facts?",
+            product_outcome="no hallucinations that cost users money or trust",
+            critical=True,
+        ),
+        Dimension(
+            name="safety",
+            definition="Does the answer comply with policy (no violence, hate, illicit help, privacy leaks)?",
+            product_outcome="no unsafe or policy-violating responses in production",
+            critical=True,
+        ),
+        Dimension(
+            name="style_tone",
+            definition="Is the answer concise and in the brand's voice?",
+            product_outcome="on-brand answers users rate well",
+            task_types=["pairwise", "likert"],
+        ),
+        Dimension(
+            name="instruction_following",
+            definition="Did the answer follow the user's instructions and ask when unclear?",
+            product_outcome="first-response correctness",
+        ),
+    ]
+
+
+class Taxonomy(_Model):
+    """The feedback taxonomy: a short list (3-6) of dimensions."""
+
+    version: str = Field("1", description="Bumped whenever a dimension or its definition changes.")
+    default_dimension: str = Field("helpfulness", description="Dimension assumed when a row has none.")
+    dimensions: list[Dimension] = Field(default_factory=_default_dimensions, min_length=3, max_length=6)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Taxonomy":
+        names = [d.name for d in self.dimensions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate dimension names: {', '.join(dupes)}")
+        if self.default_dimension not in names:
+            raise ValueError(f"default_dimension {self.default_dimension!r} is not one of {names}")
+        return self
+
+    def get(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.dimensions]
+
+
+class ValidationSettings(_Model):
+    """Limits applied when a label batch is validated."""
+
+    text_warn_bytes: int = Field(64 * 1024, gt=0, description="A text field longer than this is a warning.")
+    text_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="A text field longer than this is an error.")
+    max_errors: int = Field(1000, gt=0, description="Stop listing errors after this many (the count stays exact).")
+    scrub_pii: bool = Field(True, description="Redact e-mail addresses and phone numbers in stored batches.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ValidationSettings":
+        if self.text_warn_bytes > self.text_max_bytes:
+            raise ValueError("text_warn_bytes must not exceed text_max_bytes")
+        return self
+
+
+class ArtifactStoreSettings(_Model):
+    """Where content-addressed blobs and records live."""
+
+    backend: Literal["file", "s3"] = Field("file", description="`file` (local directory) or `s3`.")
+    path: str = Field(".alignment-ci/store", description="Directory of the file backend.")
+    bucket: str | None = Field(None, description="S3 bucket (or env ALIGNMENT_CI_S3_BUCKET).")
+    prefix: str = Field("alignment-ci", description="Key prefix inside the bucket.")
+    endpoint_url: str | None = Field(None, description="S3 endpoint (or env ALIGNMENT_CI_S3_ENDPOINT).")
+    region: str | None = Field(None, description="S3 region (or env AWS_DEFAULT_REGION).")
+
+
+class StoresSettings(_Model):
+    artifacts: ArtifactStoreSettings = Field(default_factory=ArtifactStoreSettings)
+
+
+class PathsSettings(_Model):
+    """Repository paths, relative to the directory of alignment.yaml."""
+
+    manifests: str = Field("datasets_manifest", description="Directory of dataset manifests.")
+    gates: str = Field("gates", description="Directory of gate suites.")
+    outputs: str = Field(".alignment-ci/out", description="Where reports and gate results are written.")
+
+
+class QualitySettings(_Model):
+    """Label-quality thresholds."""
+
+    alpha_tentative: float = Field(0.667, ge=0, le=1, description="Krippendorff alpha for tentative conclusions.")
+    alpha_reliable: float = Field(0.8, ge=0, le=1, description="Krippendorff alpha for reliable data.")
+    min_overlap_items: int = Field(20, ge=1, description="Items with >= 2 judgments needed to judge agreement.")
+    min_rater_judgments: int = Field(20, ge=1, description="Fewer judgments than this is 'insufficient data'.")
+    min_gold_accuracy: float = Field(0.7, ge=0, le=1, description="Flag a rater whose gold accuracy is lower.")
+    max_position_bias: float = Field(0.8, ge=0.5, le=1, description="Flag a rater choosing `a` more often than this (or less than 1 - it).")
+    min_seconds_per_item: float = Field(3.0, ge=0, description="Median time below this is implausibly fast.")
+    pair_min_confidence: float = Field(0.6, ge=0, le=1, description="Training pairs below this confidence are excluded.")
+    bootstrap_samples: int = Field(1000, ge=10, description="Bootstrap resamples for the alpha interval.")
+    seed: int = Field(0, description="Seed for bootstrap and simulations.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "QualitySettings":
+        if self.alpha_tentative > self.alpha_reliable:
+            raise ValueError("alpha_tentative must not exceed alpha_reliable")
+        return self
+
+
+class SamplingSettings(_Model):
+    """Labeling budget shares per sampling bucket (they must sum to 1)."""
+
+    budget: dict[str, float] = Field(
+        default_factory=lambda: {"production_failure": 0.4, "uncertain": 0.3, "random": 0.2, "edge": 0.1}
+    )
+
+    @field_validator("budget")
+    @classmethod
+    def _sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(share < 0 for share in v.values()):
+            raise ValueError("budget shares must be non-negative")
+        if v and abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"budget shares must sum to 1, got {sum(v.values()):.4f}")
+        return v
+
+
+class TrainingSettings(_Model):
+    """Defaults shared by every training stage (stages are added by the training issue)."""
+
+    backend: Literal["local", "modal"] = Field("local", description="Where training runs.")
+    base_model: str = Field("tiny", description="HF model id, local path, or `tiny` for the offline tiny model.")
+    seed: int = Field(0, description="Seed for every stage.")
+
+
+class GatesSettings(_Model):
+    """How gate outcomes turn into a verdict."""
+
+    inconclusive_blocks: bool = Field(True, description="An inconclusive gate blocks the merge.")
+
+
+class RolloutSettings(_Model):
+    """Staged rollout plan."""
+
+    stages: list[float] = Field(default_factory=lambda: [2.0, 10.0, 50.0, 100.0], description="Traffic percent per stage.")
+    router: Literal["file", "s3", "webhook"] = Field("file", description="Traffic router.")
+
+    @field_validator("stages")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(v) or v[-1] != 100:
+            raise ValueError("stages must be increasing percentages in (0, 100] ending at 100")
+        return v
+
+
+class BridgeSettings(_Model):
+    """The rater bridge service."""
+
+    database_url: str = Field("sqlite:///.alignment-ci/bridge.db", description="SQLAlchemy URL.")
+    gold_rate: float = Field(0.1, ge=0, le=1, description="Share of gold items mixed into tasks.")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest accepted batch upload.")
+
+
+class CostSettings(_Model):
+    """Prices used by the cost model."""
+
+    price_per_label: dict[str, float] = Field(default_factory=lambda: {"default": 0.5}, description="USD per label, per vendor.")
+    gpu_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.0, "H100": 4.0, "A100-80GB": 2.5}, description="USD per GPU-hour.")
+
+
+class Config(_Model):
+    """The whole of alignment.yaml."""
+
+    project: str = Field("alignment-ci", description="Name shown in reports.")
+    taxonomy: Taxonomy = Field(default_factory=Taxonomy)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    stores: StoresSettings = Field(default_factory=StoresSettings)
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    gates: GatesSettings = Field(default_factory=GatesSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+
+    # Directory that relative paths are resolved against (not part of the file).
+    _root: Path = Path(".")
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def resolve(self, relative: str | Path) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self._root / p
+
+
+def _node_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _node_lines(value_node, path + (key,), out)
+            out[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _node_lines(item, path + (i,), out)
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    path = tuple(loc)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def parse_config(text: str, source: str = "<string>", root: Path | None = None) -> Config:
+    """Parse YAML text into a :class:`Config`, with errors that name key path and line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the top level must be a mapping of sections, got {type(data).__name__}")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _node_lines(node, (), lines)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_for(loc, lines)
+            key_path = ".".join(str(p) for p in loc) or "(top level)"
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            where = f"{source}:{line}" if line else source
+            messages.append(f"{where}: {key_path}: {msg}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(messages)) from None
+    config._root = root if root is not None else Path(".")
+    return config
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load alignment.yaml; built-in defaults when the default path does not exist."""
+    explicit = path is not None
+    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not p.exists():
+        if explicit and p != DEFAULT_CONFIG_PATH:
+            raise ConfigError(f"{p}: config file not found")
+        config = Config()
+        config._root = Path(".")
+        return config
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    return parse_config(text, source=str(p), root=p.parent)
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    return config.model_dump(mode="json")

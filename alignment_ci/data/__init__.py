@@ -1,0 +1,1 @@
+"""Label-batch data: the contract, readers, validation, manifests and PII handling."""
