@@ -1,0 +1,102 @@
+"""`alignment-ci demo`: the whole loop on embedded defaults, in a throwaway workspace.
+
+Every step calls the same library function the CLI command calls; the demo only adds
+the synthetic vendor data and the narration.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from .config import Config, config_to_dict
+from .reporting import render_issues
+
+
+def _workspace(workdir: Path | None) -> Path:
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="alignment-ci-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def run_demo(workdir: Path | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Run the demo; returns a summary (also what `demo --format json` prints)."""
+    from .data.manifest import ingest_batch, snapshot, verify_manifests
+    from .lineage import LineageLog
+    from .store import open_store
+    from .synth import PLANTED_BAD_RATERS, make_bad_batch_lines, make_pairwise_batch, write_jsonl
+
+    console = console or Console()
+    ws = _workspace(workdir).resolve()
+    config = Config()
+    config._root = ws
+    (ws / "alignment.yaml").write_text(
+        "# Written by `alignment-ci demo`: the built-in defaults, resolved.\n"
+        + yaml.safe_dump(config_to_dict(config), sort_keys=False),
+        encoding="utf-8",
+    )
+    summary: dict[str, Any] = {"workspace": str(ws)}
+    console.print(Panel.fit(f"alignment-ci demo — workspace [bold]{escape(str(ws))}[/bold]", style="cyan"))
+
+    # 1. A vendor delivers two batches: a good one and one with typical mistakes.
+    incoming = ws / "incoming" / "acme"
+    good = write_jsonl(make_pairwise_batch(batch_id="acme-2026-11-001", seed=1), incoming / "acme-2026-11-001.jsonl")
+    bad = incoming / "acme-2026-11-002.jsonl"
+    bad.write_text("\n".join(make_bad_batch_lines("acme-2026-11-002")) + "\n", encoding="utf-8")
+    console.rule("1. ingest the vendor's batches")
+    store = open_store(config)
+    lineage = LineageLog(store)
+    with console.status("validating and ingesting acme-2026-11-001 …"):
+        result = ingest_batch(good, "acme", config, store=store, lineage=lineage)
+    m = result.manifest
+    table = Table(title="accepted batch acme-2026-11-001")
+    table.add_column("dimension")
+    table.add_column("rows", justify="right")
+    table.add_column("items", justify="right")
+    table.add_column("raters", justify="right")
+    table.add_column("choices")
+    for dim, entry in m["dimensions"].items():
+        choices = ", ".join(f"{k}={v}" for k, v in entry.get("choices", {}).items())
+        table.add_row(dim, str(entry["rows"]), str(entry["items"]), str(entry["raters"]), choices)
+    console.print(table)
+    console.print(f"stored as [bold]{m['sha256'][:16]}…[/bold] ({escape(m['store_uri'])})")
+    summary["accepted_batch"] = {"batch_id": result.batch_id, "sha256": m["sha256"], "rows": m["rows"], "manifest": str(result.manifest_path)}
+
+    rejected = ingest_batch(bad, "acme", config, store=store, lineage=lineage)
+    console.print("\n[bold]acme-2026-11-002[/bold] has the mistakes vendors make:")
+    render_issues(console, bad.relative_to(ws), rejected.report)
+    console.print("nothing of the rejected batch was written (no blob, no manifest, no lineage entry)")
+    summary["rejected_batch"] = {
+        "accepted": rejected.accepted,
+        "errors": [{"line": e.line, "column": e.column, "kind": e.kind} for e in rejected.report.errors],
+    }
+
+    again = ingest_batch(good, "acme", config, store=store, lineage=lineage)
+    console.print(f"re-ingesting the same file: {'no-op, already ingested' if again.already_ingested else 'ingested again?!'}")
+    summary["reingest_noop"] = again.already_ingested
+
+    # 2. What training will see: the snapshot, verified manifests, a verified audit log.
+    console.rule("2. dataset snapshot and audit log")
+    snap = snapshot(config)
+    verified = verify_manifests(config, store=store)
+    chain = lineage.verify()
+    console.print(f"dataset snapshot: [bold]{snap['snapshot']}[/bold] ({len(snap['batches'])} batch)")
+    console.print(f"manifest verify: {'[green]ok[/green]' if verified['ok'] else '[red]FAILED[/red]'} ({verified['checked']} checked)")
+    console.print(f"lineage verify: {'[green]ok[/green]' if chain['ok'] else '[red]FAILED[/red]'} ({chain['checked']} entries)")
+    summary.update({"snapshot": snap["snapshot"], "manifests_ok": verified["ok"], "lineage_ok": chain["ok"]})
+    summary["planted_bad_raters"] = sorted(PLANTED_BAD_RATERS)
+
+    console.rule("outputs")
+    console.print(f"workspace:  {escape(str(ws))}")
+    console.print(f"manifests:  {escape(str(ws / config.paths.manifests))}")
+    console.print(f"store:      {escape(str(config.resolve(config.stores.artifacts.path)))}")
+    console.print(f"re-run any step, e.g.: alignment-ci manifest verify --config {escape(str(ws / 'alignment.yaml'))}")
+    return summary

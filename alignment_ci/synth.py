@@ -1,0 +1,188 @@
+"""Synthetic, realistic label batches with planted truths, for the demo, tests and benchmarks.
+
+A batch compares answers of a few models of known (hidden) strength. For each item the
+better answer is drawn from a Bradley–Terry model of those strengths, and its text is
+written to be recognisably better (specific, polite, structured) so that a reward model
+can learn the preference. Raters have planted behaviours: careful raters, a random
+clicker, an adversarial rater, one who always prefers the first answer, and a speeder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+MODELS = {"atlas-7b": 0.8, "borealis-3b": 0.2, "cirrus-1b": -0.3, "drift-base": -0.7}
+
+TOPICS = [
+    ("reset my router", "unplug the router for 30 seconds, plug it back in, then wait for the status light to turn solid green"),
+    ("export a spreadsheet to CSV", "open File > Save As, choose 'CSV (comma delimited)' and confirm the single-sheet warning"),
+    ("write a polite meeting decline", "thank the organiser, say you cannot attend, and offer to read the notes or send input beforehand"),
+    ("compute compound interest", "use A = P(1 + r/n)^(nt), where P is the principal, r the yearly rate and n the compounding periods"),
+    ("back up photos from my phone", "turn on automatic cloud backup over Wi-Fi, then copy the originals to an external drive monthly"),
+    ("prepare for a job interview", "research the company, practise three stories with the STAR method, and prepare two questions"),
+    ("fix a leaking tap", "turn off the water supply, replace the worn washer or cartridge, then reassemble and test slowly"),
+    ("start running safely", "begin with run-walk intervals three times a week and increase total time by about ten percent a week"),
+    ("understand a cron expression", "read the five fields as minute, hour, day of month, month and day of week, left to right"),
+    ("choose a strong password", "use a long passphrase of four or more random words and keep it in a password manager"),
+    ("summarise a long report", "state the main finding first, then list the three supporting points and one open question"),
+    ("plan a weekly budget", "list fixed costs, set a spending cap per category, and review actual spending every Sunday"),
+]
+
+GOOD_OPENERS = ["Sure, here is a clear way to do it.", "Happy to help with that.", "Here is a step-by-step answer."]
+BAD_ANSWERS = [
+    "Just search online, it is easy.",
+    "Not sure, maybe try again later.",
+    "That depends. There are many ways.",
+    "You should ask someone else about this.",
+]
+
+RATER_ROLES = {
+    "r01": "careful",
+    "r02": "careful",
+    "r03": "careful",
+    "r04": "careful",
+    "r05": "careful",
+    "r06": "careful",
+    "r07": "random",
+    "r08": "adversarial",
+    "r09": "position_biased",
+    "r10": "speeder",
+}
+PLANTED_BAD_RATERS = {r for r, role in RATER_ROLES.items() if role != "careful"}
+
+
+def good_answer(topic: str, advice: str, rng: random.Random) -> str:
+    return f"{rng.choice(GOOD_OPENERS)} To {topic}, {advice}. Let me know if you would like more detail on any step."
+
+
+def bad_answer(rng: random.Random) -> str:
+    return rng.choice(BAD_ANSWERS)
+
+
+@dataclass
+class SyntheticItem:
+    item_id: str
+    prompt: str
+    response_a: str
+    response_b: str
+    model_a: str
+    model_b: str
+    truth: str  # "a" or "b"
+    dimension: str
+    bucket: str
+
+
+def _items(n_items: int, rng: random.Random, dimensions: list[str]) -> list[SyntheticItem]:
+    models = list(MODELS)
+    buckets = ["production_failure"] * 4 + ["uncertain"] * 3 + ["random"] * 2 + ["edge"]
+    items = []
+    for i in range(n_items):
+        topic, advice = TOPICS[i % len(TOPICS)]
+        m1, m2 = rng.sample(models, 2)
+        p_first = 1.0 / (1.0 + math.exp(-(MODELS[m1] - MODELS[m2])))
+        winner_first = rng.random() < p_first
+        a_is_first = rng.random() < 0.5
+        model_a, model_b = (m1, m2) if a_is_first else (m2, m1)
+        a_wins = winner_first == a_is_first
+        good, bad = good_answer(topic, advice, rng), bad_answer(rng)
+        items.append(
+            SyntheticItem(
+                item_id=f"item-{i:04d}",
+                prompt=f"How do I {topic}?",
+                response_a=good if a_wins else bad,
+                response_b=bad if a_wins else good,
+                model_a=model_a,
+                model_b=model_b,
+                truth="a" if a_wins else "b",
+                dimension=dimensions[i % len(dimensions)],
+                bucket=buckets[i % len(buckets)],
+            )
+        )
+    return items
+
+
+def _judge(role: str, truth: str, rng: random.Random) -> tuple[str, float]:
+    other = "b" if truth == "a" else "a"
+    if role == "careful":
+        r = rng.random()
+        choice = truth if r < 0.9 else ("skip" if r < 0.93 else other)
+        return choice, rng.uniform(12, 60)
+    if role == "random":
+        return rng.choice("ab"), rng.uniform(8, 40)
+    if role == "adversarial":
+        return (other if rng.random() < 0.9 else truth), rng.uniform(10, 45)
+    if role == "position_biased":
+        return ("a" if rng.random() < 0.95 else "b"), rng.uniform(8, 30)
+    if role == "speeder":
+        return rng.choice("ab"), rng.uniform(0.4, 1.5)
+    raise ValueError(role)
+
+
+def make_pairwise_batch(
+    *,
+    batch_id: str = "demo-batch-001",
+    n_items: int = 160,
+    raters_per_item: int = 5,
+    gold_share: float = 0.15,
+    dimensions: list[str] | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Rows of a pairwise batch following the data contract, with planted raters."""
+    rng = random.Random(seed)
+    dimensions = dimensions or ["helpfulness", "factual_accuracy"]
+    raters = list(RATER_ROLES)
+    start = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+    rows: list[dict[str, Any]] = []
+    for k, item in enumerate(_items(n_items, rng, dimensions)):
+        is_gold = rng.random() < gold_share
+        for rater in rng.sample(raters, raters_per_item):
+            choice, seconds = _judge(RATER_ROLES[rater], item.truth, rng)
+            row: dict[str, Any] = {
+                "batch_id": batch_id,
+                "item_id": item.item_id,
+                "rater_id": rater,
+                "dimension": item.dimension,
+                "task_type": "pairwise",
+                "prompt": item.prompt,
+                "response_a": item.response_a,
+                "response_b": item.response_b,
+                "model_a": item.model_a,
+                "model_b": item.model_b,
+                "choice": choice,
+                "is_gold": is_gold,
+                "time_spent_s": round(seconds, 2),
+                "labeled_at": (start + timedelta(minutes=3 * k + rng.randint(0, 120))).isoformat(),
+                "sampling_bucket": item.bucket,
+                "sampling_reason": f"{item.bucket.replace('_', ' ')} sample",
+            }
+            if is_gold:
+                row["gold_choice"] = item.truth
+            rows.append(row)
+    return rows
+
+
+def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def make_bad_batch_lines(batch_id: str = "demo-batch-002") -> list[str]:
+    """A small vendor batch with the mistakes vendors make; every one is an error."""
+    good = make_pairwise_batch(batch_id=batch_id, n_items=3, raters_per_item=2, seed=7)
+    lines = [json.dumps(r) for r in good]
+    bad_choice = dict(good[0], rater_id="r11", choice="A")  # case-sensitive allowed set
+    duplicate = dict(good[1])  # same (item, rater, dimension) as line 2
+    empty_prompt = dict(good[2], rater_id="r12", prompt="")
+    unknown_dim = dict(good[3], rater_id="r13", dimension="vibes")
+    lines += [json.dumps(bad_choice), json.dumps(duplicate), json.dumps(empty_prompt), json.dumps(unknown_dim)]
+    lines.append(json.dumps(dict(good[4], rater_id="r14"))[:-25])  # truncated upload
+    return lines
