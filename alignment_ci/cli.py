@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import AlignmentCIError
 
@@ -165,7 +166,8 @@ def _render_problems(result: dict, what: str) -> None:
         out.print(f"[green]ok[/green]: {result['checked']} {what} verified")
         return
     for problem in result["problems"]:
-        out.print(f"[red]error[/red]: {problem}", markup=True)
+        text = f"seq {problem['seq']}: {problem['message']}" if isinstance(problem, dict) else str(problem)
+        out.print(f"[red]error[/red]: {escape(text)}")
     out.print(f"{len(result['problems'])} problem(s) in {result['checked']} {what}")
 
 
@@ -173,14 +175,40 @@ def _render_problems(result: dict, what: str) -> None:
 
 
 @lineage_app.command("verify")
-def lineage_verify(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
+def lineage_verify(
+    expected_head: Annotated[Optional[str], typer.Option("--expected-head", help="Hash the newest entry must have (anchors the tail).")] = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
     """Check the lineage log's hash chain: any edited, dropped or reordered entry fails."""
-    from .lineage import LineageLog
-    from .store import open_store
+    from .lineage import open_lineage
 
-    result = LineageLog(open_store(_config(config))).verify()
+    result = open_lineage(_config(config)).verify(expected_head).to_dict()
     emit(result, format, lambda r: _render_problems(r, "lineage entries"))
     raise typer.Exit(0 if result["ok"] else 1)
+
+
+@lineage_app.command("show")
+def lineage_show(
+    subject: Annotated[str, typer.Argument(help="An artifact, batch or source hash.")],
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Walk the lineage log back from SUBJECT to the batches and raters it came from."""
+    from .lineage import open_lineage
+
+    entries = [e.to_dict() for e in open_lineage(_config(config)).walk(subject)]
+    if not entries:
+        from .errors import InputError
+
+        raise InputError(f"no lineage entry names {subject!r}")
+    emit({"subject": subject, "entries": entries}, format, _render_lineage)
+
+
+def _render_lineage(data: dict) -> None:
+    from .reporting import render_lineage
+
+    render_lineage(out, data)
 
 
 # ---------------------------------------------------------------------------- demo

@@ -87,7 +87,7 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     console.rule("2. dataset snapshot and audit log")
     snap = snapshot(config)
     verified = verify_manifests(config, store=store)
-    chain = lineage.verify()
+    chain = lineage.verify().to_dict()
     console.print(f"dataset snapshot: [bold]{snap['snapshot']}[/bold] ({len(snap['batches'])} batch)")
     console.print(f"manifest verify: {'[green]ok[/green]' if verified['ok'] else '[red]FAILED[/red]'} ({verified['checked']} checked)")
     console.print(f"lineage verify: {'[green]ok[/green]' if chain['ok'] else '[red]FAILED[/red]'} ({chain['checked']} entries)")

@@ -50,3 +50,13 @@ def render_ingest(console: Console, file: Path, result: Any) -> None:
     table.add_row("manifest", escape(str(result.manifest_path)))
     table.add_row("warnings", escape(", ".join(f"{k}: {v}" for k, v in m.get("warnings", {}).items()) or "none"))
     console.print(table)
+
+
+def render_lineage(console: Console, data: dict) -> None:
+    """One line per entry, newest first: seq, kind, subject and what it came from."""
+    for entry in data["entries"]:
+        inputs = ", ".join(i[:12] for i in entry.get("inputs", [])) or "-"
+        extra = {k: v for k, v in (entry.get("data") or {}).items() if k in ("batch_id", "vendor", "stage", "run_key", "raters")}
+        console.print(
+            f"#{entry['seq']} [bold]{escape(entry['kind'])}[/bold] {escape(str(entry['subject'])[:16])} ← {escape(inputs)} {escape(str(extra))}"
+        )
