@@ -67,21 +67,25 @@ def truncate(text: str, limit: int = 500, marker: str = "…") -> str:
     return text[: max(0, limit - len(marker))] + marker
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# Markdown punctuation that can start emphasis, code, links, images, tables or HTML.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~!])")
+_AUTOLINK = re.compile(r"(?i)(https?|ftp)://|www\.")
 
 
 def escape_markdown(text: str, limit: int = 500) -> str:
     """Make untrusted text inert in GitHub Markdown.
 
-    HTML is entity-escaped, Markdown punctuation is backslash-escaped (no links, images
-    or emphasis), ``@mention`` and ``#123`` references are broken with a zero-width
-    joiner, newlines become spaces (a table cell stays one cell), PII is redacted and
-    the text is truncated.
+    HTML is entity-escaped (no tags, no entities of the sender's), Markdown punctuation
+    is backslash-escaped (no links, images, emphasis or table breaks), bare URLs are
+    broken so GitHub does not autolink them, ``@mention`` and ``#123`` references are
+    broken with a zero-width joiner, newlines become spaces (a table cell stays one
+    cell), PII is redacted and the text is truncated.
     """
-    text = truncate(redact_pii(text), limit)
+    text = truncate(redact_pii(str(text)), limit)
     text = text.replace("\r", " ").replace("\n", " ")
-    text = html.escape(text, quote=True)
+    text = html.escape(text, quote=False)
     text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _AUTOLINK.sub(lambda m: m.group(0).replace(":", "\u200b:").replace(".", "\u200b."), text)
     text = re.sub(r"@(?=\w)", "@\u200d", text)
     text = re.sub(r"#(?=\d)", "#\u200d", text)
     return text

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from alignment_ci.demo import run_demo
+
+
+def test_demo_runs_end_to_end(tmp_path: Path):
+    console = Console(record=True, width=120)
+    summary = run_demo(tmp_path / "ws", console=console)
+    assert summary["accepted_batch"]["rows"] == 800
+    assert summary["reingest_noop"] is True
+    assert summary["manifests_ok"] and summary["lineage_ok"]
+    kinds = {(e["line"], e["kind"]) for e in summary["rejected_batch"]["errors"]}
+    assert summary["rejected_batch"]["accepted"] is False
+    # the planted mistakes of make_bad_batch_lines, at their physical lines
+    assert (7, "invalid_value") in kinds
+    assert (8, "duplicate") in kinds
+    assert (9, "empty_prompt") in kinds
+    assert (10, "unknown_dimension") in kinds
+    assert (11, "invalid_json") in kinds
+    text = console.export_text()
+    assert "nothing of the rejected batch was written" in text
+    assert (tmp_path / "ws" / "alignment.yaml").exists()
