@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .forge import ForgeSettings
 
 DEFAULT_CONFIG_PATH = Path("alignment.yaml")
 TASK_TYPES: tuple[str, ...] = ("pairwise", "likert", "ranking")
@@ -186,6 +187,21 @@ class QualitySettings(_Model):
     pair_min_confidence: float = Field(0.6, ge=0, le=1, description="Training pairs below this confidence are excluded.")
     bootstrap_samples: int = Field(1000, ge=10, description="Bootstrap resamples for the alpha interval.")
     seed: int = Field(0, description="Seed for bootstrap and simulations.")
+    min_gold_judgments: int = Field(10, ge=1, description="Gold judgments needed before gold accuracy can flag a rater.")
+    min_consensus_judgments: int = Field(20, ge=1, description="Judgments with a consensus needed to judge agreement.")
+    min_consensus_kappa: float = Field(0.2, description="Kappa with the leave-one-out consensus below this is near-random.")
+    adversarial_p: float = Field(0.01, gt=0, lt=1, description="One-sided p-value for 'agrees less than chance' (adversarial).")
+    min_position_judgments: int = Field(20, ge=1, description="Pairwise judgments needed to judge position bias.")
+    relative_speed: float = Field(0.2, gt=0, le=1, description="Median time below this share of all raters' median is implausibly fast.")
+    likert_tolerance: int = Field(0, ge=0, description="Likert ratings this close count as agreeing (gold and consensus).")
+    gold_weight: float = Field(2.0, ge=0, description="Weight of gold agreement relative to consensus in the reliability score.")
+    prior_reliability: float = Field(0.5, ge=0, le=1, description="Reliability a rater with no evidence gets (shrinkage target).")
+    calibration_shrinkage: float = Field(5.0, ge=0, description="Pseudo-count pulling small groups towards no likert adjustment.")
+    drift_freq: str = Field("W", description="Period for gold-accuracy drift (pandas offset alias, e.g. D, W, M).")
+    drift_min_judgments: int = Field(10, ge=1, description="Gold judgments per half needed to test for drift.")
+    drift_p_value: float = Field(0.05, gt=0, lt=1, description="Significance level of the drift test.")
+    adjudication_likert_tolerance: int = Field(0, ge=0, description="Likert ratings further apart than this are a disagreement.")
+    pairs_include_gold: bool = Field(False, description="Also turn gold items into training pairs.")
 
     @model_validator(mode="after")
     def _ordered(self) -> "QualitySettings":
@@ -269,6 +285,7 @@ class Config(_Model):
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    forge: ForgeSettings = Field(default_factory=ForgeSettings)
 
     # Directory that relative paths are resolved against (not part of the file).
     _root: Path = Path(".")
