@@ -35,13 +35,7 @@ app.add_typer(lineage_app, name="lineage")
 quality_app = typer.Typer(help="Label quality: agreement, raters, aggregation, health, training pairs.", no_args_is_help=True)
 app.add_typer(quality_app, name="quality")
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Format(str, Enum):
-    text = "text"
-    json = "json"
+from .cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out  # noqa: E402
 
 
 class HealthFormat(str, Enum):
@@ -56,27 +50,6 @@ class AggregationMethod(str, Enum):
     dawid_skene = "dawid-skene"
     bradley_terry = "bradley-terry"
     borda = "borda"
-
-
-ConfigOpt = Annotated[
-    Optional[Path],
-    typer.Option("--config", "-c", help="alignment.yaml to use (default ./alignment.yaml, built-in defaults when absent)."),
-]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="`json`: machine output on stdout, logs on stderr.")]
-
-
-def _config(path: Path | None):
-    from .config import load_config
-
-    return load_config(path)
-
-
-def emit(data: Any, fmt: Format, render: Callable[[Any], None] | None = None) -> None:
-    """Print ``data`` as JSON, or through ``render`` for people."""
-    if fmt is Format.json or render is None:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    else:
-        render(data)
 
 
 # --------------------------------------------------------------------------- config

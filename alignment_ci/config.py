@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .forge import ForgeSettings
+from .train.specs import TrainingSettings
 
 DEFAULT_CONFIG_PATH = Path("alignment.yaml")
 TASK_TYPES: tuple[str, ...] = ("pairwise", "likert", "ranking")
@@ -225,14 +226,6 @@ class SamplingSettings(_Model):
         if v and abs(sum(v.values()) - 1.0) > 1e-6:
             raise ValueError(f"budget shares must sum to 1, got {sum(v.values()):.4f}")
         return v
-
-
-class TrainingSettings(_Model):
-    """Defaults shared by every training stage (stages are added by the training issue)."""
-
-    backend: Literal["local", "modal"] = Field("local", description="Where training runs.")
-    base_model: str = Field("tiny", description="HF model id, local path, or `tiny` for the offline tiny model.")
-    seed: int = Field(0, description="Seed for every stage.")
 
 
 class GatesSettings(_Model):
