@@ -36,6 +36,10 @@ quality_app = typer.Typer(help="Label quality: agreement, raters, aggregation, h
 app.add_typer(quality_app, name="quality")
 
 from .cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out  # noqa: E402
+from .commands import train as _train_commands  # noqa: E402
+
+app.add_typer(_train_commands.app, name="train")
+app.add_typer(_train_commands.models_app, name="models")
 
 
 class HealthFormat(str, Enum):

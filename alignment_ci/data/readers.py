@@ -529,7 +529,9 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     _open_binary(path).close()
     try:
-        pf = pq.ParquetFile(path)
+        # pre_buffer=False: pyarrow would otherwise buffer whole row groups ahead
+        # (measured: 1.4 GiB vs 0.9 GiB peak for the 1M-row benchmark, and slower).
+        pf = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
     schema = pf.schema_arrow
