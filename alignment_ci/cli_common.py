@@ -15,8 +15,9 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Not a terminal (CI logs, pipes): rich would wrap tables at 80 columns; give them room.
+out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 140)
 
 
 class Format(str, Enum):

@@ -94,9 +94,86 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     summary.update({"snapshot": snap["snapshot"], "manifests_ok": verified["ok"], "lineage_ok": chain["ok"]})
     summary["planted_bad_raters"] = sorted(PLANTED_BAD_RATERS)
 
+    summary["quality"] = _quality_step(console, config, good)
+    summary["training"] = _training_step(console, config, store)
+
     console.rule("outputs")
+    console.print(f"health:     {escape(str(ws / 'out' / 'health.md'))}")
     console.print(f"workspace:  {escape(str(ws))}")
     console.print(f"manifests:  {escape(str(ws / config.paths.manifests))}")
     console.print(f"store:      {escape(str(config.resolve(config.stores.artifacts.path)))}")
     console.print(f"re-run any step, e.g.: alignment-ci manifest verify --config {escape(str(ws / 'alignment.yaml'))}")
     return summary
+
+
+def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, Any]:
+    """Label quality of the accepted batch: the planted bad raters must be caught."""
+    from .quality.health import label_health, without_raters
+    from .quality.load import load_valid_batch
+    from .report.render import render_health_markdown
+    from .reporting import render_agreement
+    from .synth import PLANTED_BAD_RATERS, RATER_ROLES
+
+    console.rule("3. label quality")
+    with console.status("agreement, rater reliability, aggregation …"):
+        df, _ = load_valid_batch(batch, config)
+        health = label_health(df, config, bootstrap_samples=200)
+        clean = label_health(without_raters(df, list(health["flagged_raters"])), config, bootstrap_samples=200)
+    render_agreement(console, health["agreement"])
+    table = Table(title="flagged raters (planted behaviour in brackets)")
+    table.add_column("rater")
+    table.add_column("planted as")
+    table.add_column("reasons")
+    for rid, info in health["flagged_raters"].items():
+        table.add_row(escape(rid), RATER_ROLES.get(rid, "?"), escape("; ".join(info["reasons"])))
+    console.print(table)
+    caught = set(health["flagged_raters"])
+    console.print(
+        f"planted bad raters caught: [bold]{len(caught & PLANTED_BAD_RATERS)}/{len(PLANTED_BAD_RATERS)}[/bold], "
+        f"careful raters wrongly flagged: {len(caught - PLANTED_BAD_RATERS)}"
+    )
+    console.print("without the flagged raters:")
+    render_agreement(console, clean["agreement"])
+    out_dir = config.root / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "health.md").write_text(render_health_markdown(health), encoding="utf-8")
+    alphas = {d: v["krippendorff_alpha"] for d, v in health["agreement"]["dimensions"].items()}
+    clean_alphas = {d: v["krippendorff_alpha"] for d, v in clean["agreement"]["dimensions"].items()}
+    return {
+        "verdict": health["verdict"],
+        "flagged": sorted(caught),
+        "planted_caught": sorted(caught & PLANTED_BAD_RATERS),
+        "alpha": alphas,
+        "alpha_without_flagged": clean_alphas,
+    }
+
+
+def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
+    """Train the reward model and a DPO policy, then show the cache hit on a rerun."""
+    from .train.runs import train
+
+    console.rule("4. train the reward model and a DPO policy (tiny model, CPU)")
+    results: dict[str, Any] = {}
+    for stage in ("reward", "dpo"):
+        with console.status(f"training {stage} (and its parents) …"):
+            record = train(config, stage, store=store)
+        results[stage] = record
+        m = record["metrics"]
+        if stage == "reward":
+            console.print(
+                f"reward model {record['artifact'][:12]}: held-out pairwise accuracy "
+                f"{m.get('eval_accuracy_start', float('nan')):.2f} → [bold]{m.get('eval_accuracy', float('nan')):.2f}[/bold], "
+                f"margin {m.get('eval_margin', float('nan')):.2f} — it learned the planted preference for specific, polite answers"
+            )
+        else:
+            console.print(
+                f"DPO policy {record['artifact'][:12]}: held-out reward accuracy {m.get('eval_reward_accuracy', float('nan')):.2f}, "
+                f"margin {m.get('eval_reward_margin', float('nan')):.2f} (from SFT {record['parents']['sft']['artifact'][:12]})"
+            )
+    again = train(config, "dpo", store=store)
+    console.print(f"rerun of dpo with nothing changed: cached = [bold]{again['cached']}[/bold] (run {again['run_key'][:12]})")
+    return {
+        "reward": {"run_key": results["reward"]["run_key"], "artifact": results["reward"]["artifact"], "metrics": results["reward"]["metrics"]},
+        "dpo": {"run_key": results["dpo"]["run_key"], "artifact": results["dpo"]["artifact"], "metrics": results["dpo"]["metrics"]},
+        "rerun_cached": again["cached"],
+    }

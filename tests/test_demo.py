@@ -21,6 +21,15 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert (9, "empty_prompt") in kinds
     assert (10, "unknown_dimension") in kinds
     assert (11, "invalid_json") in kinds
+    from alignment_ci.synth import PLANTED_BAD_RATERS
+
+    assert summary["quality"]["planted_caught"] == sorted(PLANTED_BAD_RATERS)
+    assert set(summary["quality"]["flagged"]) == PLANTED_BAD_RATERS  # no careful rater flagged
+    for dim, alpha in summary["quality"]["alpha"].items():
+        assert summary["quality"]["alpha_without_flagged"][dim] > alpha
+    assert summary["training"]["reward"]["metrics"]["eval_accuracy"] >= 0.9
+    assert summary["training"]["rerun_cached"] is True
     text = console.export_text()
     assert "nothing of the rejected batch was written" in text
     assert (tmp_path / "ws" / "alignment.yaml").exists()
+    assert "planted bad raters caught: 4/4" in text

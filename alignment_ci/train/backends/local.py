@@ -20,6 +20,10 @@ def execute_job(job_json: dict[str, Any], rows: list[dict], parent_dirs: dict[st
 
     This is the body of the Modal function too: plain JSON-able inputs, bytes out.
     """
+    import warnings
+
+    # TRL 1.16 calls a transformers 5.24 API deprecated in favour of is_activation_checkpointing.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     from ..runs import pack_model_dir
     from ..specs import StageJob
     from ..stages import run_stage
