@@ -40,6 +40,9 @@ from .commands import train as _train_commands  # noqa: E402
 
 app.add_typer(_train_commands.app, name="train")
 app.add_typer(_train_commands.models_app, name="models")
+from .commands import rollout as _rollout_commands  # noqa: E402
+
+app.add_typer(_rollout_commands.app, name="rollout")
 
 
 class HealthFormat(str, Enum):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .forge import ForgeSettings
+from .rollout.plan import RolloutPlan
 from .train.specs import TrainingSettings
 
 DEFAULT_CONFIG_PATH = Path("alignment.yaml")
@@ -234,20 +235,6 @@ class GatesSettings(_Model):
     inconclusive_blocks: bool = Field(True, description="An inconclusive gate blocks the merge.")
 
 
-class RolloutSettings(_Model):
-    """Staged rollout plan."""
-
-    stages: list[float] = Field(default_factory=lambda: [2.0, 10.0, 50.0, 100.0], description="Traffic percent per stage.")
-    router: Literal["file", "s3", "webhook"] = Field("file", description="Traffic router.")
-
-    @field_validator("stages")
-    @classmethod
-    def _increasing(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 < s <= 100 for s in v) or v != sorted(v) or v[-1] != 100:
-            raise ValueError("stages must be increasing percentages in (0, 100] ending at 100")
-        return v
-
-
 class BridgeSettings(_Model):
     """The rater bridge service."""
 
@@ -275,7 +262,7 @@ class Config(_Model):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gates: GatesSettings = Field(default_factory=GatesSettings)
-    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    rollout: RolloutPlan = Field(default_factory=RolloutPlan)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     forge: ForgeSettings = Field(default_factory=ForgeSettings)

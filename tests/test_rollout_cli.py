@@ -1,0 +1,39 @@
+"""The rollout CLI drives the controller end to end on simulated traffic, with deployments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .test_cli import run_cli
+
+T0 = "2026-11-01T00:00:00+00:00"
+
+
+def _cli(ws: Path, *args: str):
+    return run_cli(*args, "--format", "json", cwd=ws)
+
+
+def test_regressed_candidate_is_rolled_back_with_evidence_and_deployment(tmp_path):
+    assert _cli(tmp_path, "rollout", "start", "r1", "--baseline", "m0", "--candidate", "m1", "--now", T0, "--publish").returncode == 0
+    sim = run_cli("rollout", "simulate", "--out", str(tmp_path / "ev.jsonl"), "--percent", "2", "--minutes", "120",
+                  "--per-minute", "300", "--baseline", "m0", "--candidate", "m1", "--regress", "1.8", "--start", T0, cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    step = _cli(tmp_path, "rollout", "step", "r1", "--events", str(tmp_path / "ev.jsonl"), "--now", "2026-11-01T02:00:00+00:00", "--publish")
+    assert step.returncode == 1  # rollback is a failed check for the workflow
+    result = json.loads(step.stdout)
+    assert result["status"] == "rolled_back" and result["weights"] == {"m0": 100.0, "m1": 0.0}
+    assert result["analysis"]["metrics"]["thumbs_down_rate"]["evalue"] > 20
+    routing = json.loads((tmp_path / ".alignment-ci" / "routing.json").read_text())
+    assert routing["weights"] == {"m0": 100.0, "m1": 0.0}
+    deployment = json.loads((tmp_path / ".alignment-ci" / "forge" / "deployments" / "1.json").read_text())
+    assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "failure"]
+
+
+def test_status_and_abort(tmp_path):
+    _cli(tmp_path, "rollout", "start", "r2", "--baseline", "m0", "--candidate", "m1", "--now", T0)
+    status = json.loads(_cli(tmp_path, "rollout", "status", "r2").stdout)
+    assert status["percent"] == 2.0 and status["status"] == "running"
+    aborted = json.loads(_cli(tmp_path, "rollout", "abort", "r2", "--reason", "release manager said no").stdout)
+    assert aborted["status"] == "aborted" and aborted["percent"] == 0.0
+    assert _cli(tmp_path, "rollout", "start", "bad/id", "--baseline", "a", "--candidate", "b").returncode == 2
