@@ -96,9 +96,12 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
 
     summary["quality"] = _quality_step(console, config, good)
     summary["training"] = _training_step(console, config, store)
+    summary["rollout"] = _rollout_step(console, config, store, summary["training"])
 
     console.rule("outputs")
     console.print(f"health:     {escape(str(ws / 'out' / 'health.md'))}")
+    console.print(f"routing:    {escape(str(config.resolve(config.rollout.router.path)))}")
+    console.print(f"events:     {escape(str(ws / 'events'))}")
     console.print(f"workspace:  {escape(str(ws))}")
     console.print(f"manifests:  {escape(str(ws / config.paths.manifests))}")
     console.print(f"store:      {escape(str(config.resolve(config.stores.artifacts.path)))}")
@@ -177,3 +180,55 @@ def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
         "dpo": {"run_key": results["dpo"]["run_key"], "artifact": results["dpo"]["artifact"], "metrics": results["dpo"]["metrics"]},
         "rerun_cached": again["cached"],
     }
+
+
+def _rollout_step(console: Console, config: Config, store, training: dict[str, Any]) -> dict[str, Any]:
+    """Roll the trained policy out on simulated traffic, then roll back a worse one by itself."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from .rollout import controller, simulator
+    from .rollout.plan import plan_from_config
+
+    console.rule("5. merge → staged rollout on simulated production traffic")
+    plan = plan_from_config(config)
+    events_dir = config.root / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    baseline = "policy-baseline"
+    results: dict[str, Any] = {}
+    for name, candidate, scenario in (
+        ("healthy", f"policy-{training['dpo']['artifact'][:12]}", simulator.healthy()),
+        ("regressed", "policy-worse", simulator.regressed({"thumbs_down": 1.8, "escalated": 1.8, "hallucination_flag": 1.8})),
+    ):
+        rollout_id = f"demo-{name}"
+        t = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+        state = controller.start(store, rollout_id, baseline, candidate, plan, now=t)
+        sim = simulator.TrafficSimulator(scenario, baseline, candidate, events_per_minute=2000, seed=11 if name == "healthy" else 12)
+        path: list[str] = [f"{state['percent']:g}%"]
+        files: list[str] = []
+        for i in range(40):
+            end = t + timedelta(minutes=15)
+            events = sim.emit(t, end, state["percent"])
+            f = events_dir / f"{rollout_id}-{i:02d}.jsonl"
+            f.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+            files.append(str(f))
+            state = controller.step(store, rollout_id, files, now=end)
+            t = end
+            if state["outcome"] == "promote":
+                path.append(f"{state['percent']:g}%")
+            if state["status"] in ("completed", "rolled_back", "paused"):
+                break
+        colour = {"completed": "green", "rolled_back": "red"}.get(state["status"], "yellow")
+        console.print(f"{name} candidate {escape(candidate)}: {' → '.join(path)} — [{colour}]{state['status']}[/{colour}]")
+        if state["status"] == "rolled_back":
+            for reason in state["decision"].get("reasons", []):
+                console.print(f"  evidence: {escape(str(reason))}")
+            metrics = (state.get("analysis") or {}).get("metrics", {})
+            for metric, m in metrics.items():
+                if m.get("candidate") is not None and metric.endswith("_rate"):
+                    console.print(f"  {metric}: candidate {m['candidate']:.3f} vs baseline {m['baseline']:.3f} (e-value {m['evalue']:.3g})")
+        results[name] = {"status": state["status"], "path": path, "weights": state["weights"], "steps": len(files)}
+    routing = config.resolve(config.rollout.router.path)
+    table = json.loads(routing.read_text(encoding="utf-8"))
+    console.print(f"routing table now ({escape(str(routing.name))}): {escape(json.dumps(table.get('weights', table)))}")
+    return results

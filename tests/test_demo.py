@@ -29,6 +29,10 @@ def test_demo_runs_end_to_end(tmp_path: Path):
         assert summary["quality"]["alpha_without_flagged"][dim] > alpha
     assert summary["training"]["reward"]["metrics"]["eval_accuracy"] >= 0.9
     assert summary["training"]["rerun_cached"] is True
+    rollout = summary["rollout"]
+    assert rollout["healthy"]["status"] == "completed" and rollout["healthy"]["path"] == ["2%", "10%", "50%", "100%"]
+    assert rollout["regressed"]["status"] == "rolled_back"
+    assert rollout["regressed"]["weights"]["policy-worse"] == 0.0
     text = console.export_text()
     assert "nothing of the rejected batch was written" in text
     assert (tmp_path / "ws" / "alignment.yaml").exists()
