@@ -181,7 +181,6 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
     from ..data.manifest import iter_manifests, snapshot
     from ..data.readers import read_batch
     from ..quality.pairs import training_pairs
-    from ..quality.raters import reliability_scores
     from ..store import open_store
 
     store = store if store is not None else open_store(config)
@@ -212,7 +211,11 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
             from ..textsafety import pseudonymize
 
             raters.update(pseudonymize(str(r)) for r in df["rater_id"].unique())
-            weights = reliability_scores(df, config) if method == "weighted" else None
+            weights = None
+            if method == "weighted":
+                from ..quality.raters import reliability_scores
+
+                weights = reliability_scores(df, config)
             if method == "bradley-terry":
                 method_used = "dawid-skene"  # BT scores entities, not items: pairs come from item decisions
             else:
