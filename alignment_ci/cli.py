@@ -43,6 +43,9 @@ app.add_typer(_train_commands.models_app, name="models")
 from .commands import rollout as _rollout_commands  # noqa: E402
 
 app.add_typer(_rollout_commands.app, name="rollout")
+from .commands import report as _report_commands  # noqa: E402
+
+app.add_typer(_report_commands.app, name="report")
 
 
 class HealthFormat(str, Enum):

@@ -84,7 +84,7 @@ def escape_markdown(text: str, limit: int = 500) -> str:
     text = truncate(redact_pii(str(text)), limit)
     text = text.replace("\r", " ").replace("\n", " ")
     text = html.escape(text, quote=False)
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text).replace("](", "]\u200b(")
     text = _AUTOLINK.sub(lambda m: m.group(0).replace(":", "\u200b:").replace(".", "\u200b."), text)
     text = re.sub(r"@(?=\w)", "@\u200d", text)
     text = re.sub(r"#(?=\d)", "#\u200d", text)

@@ -1,0 +1,160 @@
+"""What a report renders: :class:`ReportData`, plain data handed in by a collector.
+
+The report package imports no pipeline stage; ``alignment_ci.reportdata`` gathers these
+fields from the store, the gate results and the batches. Every field is optional: a part
+that did not run renders as "not run".
+
+Shapes (all JSON-compatible):
+
+* ``validation``: one dict per batch, ``ValidationReport.to_dict()`` or a manifest summary:
+  ``{batch_id, path, accepted, rows, error_count, warning_count, errors: [{line, column,
+  kind, message}], warnings: [...]}``.
+* ``health``: ``alignment_ci.quality.health.label_health`` outputs, one per batch.
+* ``candidate`` / ``baseline``: training run records ``{run_key, stage, artifact, metrics,
+  per_step, snapshot, wall_s, device, backend, ...}``.
+* ``gates``: gate results ``[{gate, outcome: pass|fail|inconclusive, blocking, value,
+  threshold, interval: [lo, hi], n, details}]``; ``None`` when the gates did not run.
+* ``lineage``: ``{snapshot, git_commit, runs: [{role, stage, run_key, artifact}],
+  batches: [{batch_id, sha256, vendor}]}``.
+* ``cost``: ``{annotation_usd, labels, gpu_hours, gpu_usd, total_usd, ...}``.
+* ``reward_scores``: series name → reward-model scores (e.g. ``candidate``, ``baseline``).
+* ``calibration``: bins ``[{predicted, observed, n}]`` (mean predicted P(chosen ≻ rejected)
+  and the observed share of pairs where the chosen answer won); the calibration gate's
+  ``{confidence, accuracy, n}`` bins are read the same way.
+* ``win_rates``: ``[{slice, win_rate, n, interval: [lo, hi]}]``, candidate vs baseline.
+* ``examples``: eval prompts ``[{slice, prompt, candidate, baseline, candidate_score,
+  baseline_score}]``; the report shows the largest regressions first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+OUTCOMES = ("pass", "fail", "inconclusive", "skipped")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class ReportData:
+    """Everything one PR report shows. See the module docstring for each field's shape."""
+
+    project: str = "alignment-ci"
+    validation: list[dict[str, Any]] | None = None
+    health: list[dict[str, Any]] | None = None
+    candidate: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
+    gates: list[dict[str, Any]] | None = None
+    gate_errors: list[str] = field(default_factory=list)
+    inconclusive_blocks: bool = True
+    lineage: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] | None = None
+    reward_scores: dict[str, list[float]] = field(default_factory=dict)
+    calibration: list[dict[str, Any]] = field(default_factory=list)
+    win_rates: list[dict[str, Any]] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    html_url: str | None = None
+    run_url: str | None = None
+    generated_at: str = field(default_factory=_now)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate verdict the report leads with.
+
+    ``state`` is ``pass`` (no blocking gate failed), ``fail`` (a blocking gate failed, or
+    was inconclusive while inconclusive gates block, or a gate file could not run) or
+    ``not run`` (no gate results). The rule is the gating plugin's (``gating.results.blocks``).
+    """
+
+    state: str
+    counts: dict[str, int]
+    blocking_failures: list[str]
+    shadow_failures: list[str]
+    errors: int = 0
+
+    @property
+    def commit_state(self) -> str:
+        """The commit-status state: success, failure, or pending when no gate ran."""
+        return {"pass": "success", "fail": "failure"}.get(self.state, "pending")
+
+    @property
+    def icon(self) -> str:
+        return {"pass": "✅", "fail": "❌"}.get(self.state, "⏸️")
+
+    def sentence(self) -> str:
+        """One line for the status description and the report's first line."""
+        if self.state == "not run":
+            return "gates not run"
+        total = sum(self.counts.values())
+        parts = [f"{self.counts[o]} {o}" for o in OUTCOMES if self.counts.get(o)]
+        text = f"{total} gate(s): {', '.join(parts)}"
+        if self.errors:
+            text += f"; {self.errors} gate file(s) could not run"
+        if self.blocking_failures:
+            text += f"; blocking: {', '.join(self.blocking_failures)}"
+        return text
+
+
+def verdict_of(gates: list[dict[str, Any]] | None, inconclusive_blocks: bool = True, errors: list[str] | None = None) -> Verdict:
+    """Combine gate outcomes: a blocking gate that fails (or is inconclusive, when those
+    block) fails the verdict, as does a gate file that could not run (``errors``); shadow
+    gates (``blocking: false``) are reported only; ``skipped`` never blocks."""
+    if gates is None and not errors:
+        return Verdict("not run", {}, [], [])
+    counts = {o: 0 for o in OUTCOMES}
+    blocking, shadow = [], []
+    for g in gates or []:
+        outcome = str(g.get("outcome", "inconclusive"))
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "fail" or (outcome == "inconclusive" and inconclusive_blocks):
+            (blocking if g.get("blocking", True) else shadow).append(str(g.get("gate", "?")))
+    n_errors = len(errors or [])
+    return Verdict("fail" if blocking or n_errors else "pass", counts, blocking, shadow, n_errors)
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float, or None when missing, non-numeric or not finite."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def metric_rows(candidate: dict[str, Any] | None, baseline: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Training metrics side by side: ``[{metric, candidate, baseline, delta}]``, sorted by name."""
+    cm = (candidate or {}).get("metrics") or {}
+    bm = (baseline or {}).get("metrics") or {}
+    rows = []
+    for name in sorted(set(cm) | set(bm), key=str):
+        c, b = finite(cm.get(name)), finite(bm.get(name))
+        rows.append({"metric": str(name), "candidate": c, "baseline": b, "delta": c - b if c is not None and b is not None else None})
+    return rows
+
+
+def regressions(examples: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    """Eval examples sorted by candidate − baseline score, worst first (``delta`` added)."""
+    rows = []
+    for ex in examples:
+        c, b = finite(ex.get("candidate_score")), finite(ex.get("baseline_score"))
+        rows.append({**ex, "delta": c - b if c is not None and b is not None else None})
+    rows.sort(key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0.0))
+    return rows if limit is None else rows[:limit]
+
+
+def flagged_raters(health: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Flagged raters of every batch: ``[{batch, rater, n, reliability, reasons}]``."""
+    rows = []
+    for h in health or []:
+        batch = ", ".join(str(b) for b in h.get("batch_ids") or [])
+        for rid, r in (h.get("flagged_raters") or {}).items():
+            rows.append({"batch": batch, "rater": str(rid), "n": r.get("n"), "reliability": r.get("reliability"),
+                         "reasons": "; ".join(str(x) for x in r.get("reasons") or [])})
+    return rows

@@ -1,0 +1,379 @@
+"""Gather what the PR report shows into a :class:`~alignment_ci.report.ReportData`.
+
+The report package renders what it is handed and imports no pipeline stage; this module
+is the collector that reads the pipeline's outputs (above the stages in the layering):
+
+* gate results: ``<outputs>/gates/gates.json`` as the gating plugin writes it
+  (``{verdict, inconclusive_blocks, errors, candidate: {run_key, ...}, baseline: {...},
+  data: {...}, gates: [{gate, outcome, blocking, reason, value, threshold, interval, n,
+  details}]}``), or a bare list of gate results;
+* evaluation data for the charts: the calibration gate's ``details.bins``, the regression
+  gate's per-slice results (``regression/<slice>``: win rate, n, lower bound), and, when
+  present, ``reward_scores`` and ``examples`` from the results' ``data`` or from
+  ``<outputs>/gates/evals.json`` (``{reward_scores, calibration, win_rates, examples}``;
+  shapes in :mod:`alignment_ci.report.data`), which overrides what the gates gave;
+* run records from the store (``train.runs``), by run key, key prefix, artifact hash or
+  a JSON file; by default the gate results' candidate/baseline, else the newest run;
+* label batches given as files: validated and summarised (``label_health``); otherwise
+  the manifests of the run's dataset snapshot give the validation table;
+* lineage (snapshot, run keys, artifact hashes, batch hashes) and the cost of the run
+  from the config's prices.
+
+A part that is missing renders as "not run"; nothing here fails because a stage did not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import InputError
+from .report import ReportData, publish_report, verdict_of, write_report
+
+RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
+
+
+def outputs_dir(config: Config) -> Path:
+    return config.resolve(config.paths.outputs)
+
+
+GATE_RESULT_NAMES = ("gates.json", "results.json")
+
+
+def default_gate_results(config: Config) -> Path:
+    """``<outputs>/gates/gates.json`` (the gating plugin's default), else ``results.json`` if that exists."""
+    gates_dir = outputs_dir(config) / "gates"
+    return next((gates_dir / n for n in GATE_RESULT_NAMES if (gates_dir / n).exists()), gates_dir / GATE_RESULT_NAMES[0])
+
+
+def default_evals(config: Config) -> Path:
+    return outputs_dir(config) / "gates" / "evals.json"
+
+
+def default_report_dir(config: Config) -> Path:
+    return outputs_dir(config) / "report"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: {what} is not valid JSON ({exc}); rerun the step that writes it") from None
+
+
+def load_gate_results(path: Path | None) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
+    """``(gates, meta)`` from a results file; ``(None, {})`` when the file does not exist."""
+    if path is None or not Path(path).exists():
+        return None, {}
+    doc = _read_json(Path(path), "the gate results file")
+    if isinstance(doc, list):
+        gates, meta = doc, {}
+    elif isinstance(doc, dict) and isinstance(doc.get("gates", doc.get("results")), list):
+        gates = doc.get("gates", doc.get("results"))
+        meta = {k: v for k, v in doc.items() if k not in ("gates", "results")}
+    else:
+        raise InputError(f"{path}: expected a list of gate results or {{\"gates\": [...]}}")
+    bad = [i for i, g in enumerate(gates) if not isinstance(g, dict) or "gate" not in g or "outcome" not in g]
+    if bad:
+        raise InputError(f"{path}: gate result #{bad[0] + 1} needs at least 'gate' and 'outcome'")
+    return gates, meta
+
+
+def load_evals(path: Path | None) -> dict[str, Any]:
+    if path is None or not Path(path).exists():
+        return {}
+    doc = _read_json(Path(path), "the eval data file")
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: expected an object with reward_scores, calibration, win_rates, examples")
+    return doc
+
+
+def _evals_from_gates(gates: list[dict[str, Any]] | None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Chart data the gates already computed: calibration bins, per-slice win rates (and
+    ``reward_scores``/``examples`` when the gate run put them in its ``data``)."""
+    found: dict[str, Any] = {k: v for k, v in (data or {}).items() if k in ("reward_scores", "calibration", "win_rates", "examples")}
+    wins = []
+    for g in gates or []:
+        details = g.get("details") or {}
+        if not isinstance(details, dict):
+            continue
+        if isinstance(details.get("bins"), list) and "calibration" not in found:
+            found["calibration"] = details["bins"]
+        if isinstance(details.get("slices"), list) and "win_rates" not in found:
+            found["win_rates"] = details["slices"]
+        name = str(g.get("gate", ""))
+        if name.startswith("regression/") and details.get("win_rate") is not None:
+            lower = details.get("lower_bound")
+            wins.append({"slice": details.get("slice") or name.split("/", 1)[1], "win_rate": details["win_rate"],
+                         "n": details.get("n", g.get("n")), "interval": [lower, 1.0] if lower is not None else None})
+    if wins and "win_rates" not in found:
+        found["win_rates"] = wins
+    return found
+
+
+def resolve_run(config: Config, ref: Any, store: Any = None) -> dict[str, Any] | None:
+    """A run record from a dict, a JSON file, or a run key / prefix / artifact hash in the store."""
+    if ref is None or ref == "":
+        return None
+    if isinstance(ref, dict):
+        if "metrics" in ref:  # a run record
+            return ref
+        # a reference, as gates.json describes a side: {run_key, artifact, source, ...}
+        return resolve_run(config, ref["run_key"], store) if ref.get("run_key") else None
+    text = str(ref)
+    if text.endswith(".json") or os.sep in text:
+        path = Path(text)
+        if not path.exists():
+            raise InputError(f"run record file {path} does not exist")
+        record = _read_json(path, "the run record")
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: a run record is a JSON object")
+        return record
+    from .train.runs import find_run
+
+    return find_run(config, text, store=store)
+
+
+def newest_run(config: Config, store: Any = None) -> dict[str, Any] | None:
+    """The most recently finished run of any stage, or None."""
+    from .train.runs import latest_run
+
+    records = [r for r in (latest_run(config, s, store=store) for s in RUN_STAGES_NEWEST_FIRST) if r]
+    return max(records, key=lambda r: r.get("finished_at", ""), default=None)
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+def batch_summaries(config: Config, files: Sequence[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate each file and summarise its label health: ``(validation, health)``."""
+    from .data.readers import read_batch
+    from .data.validate import validate_file
+    from .quality.health import label_health
+
+    validation, health = [], []
+    for file in files:
+        report = validate_file(file, config)
+        validation.append({**report.to_dict(), "path": str(file)})
+        if report.accepted:
+            counts: dict[str, int] = {}
+            for issue in report.warnings:
+                counts[issue.kind] = counts.get(issue.kind, 0) + 1
+            df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
+            health.append(label_health(df, config, warnings=counts))
+    return validation, health
+
+
+def _manifests(config: Config) -> dict[str, dict[str, Any]]:
+    from .data.manifest import iter_manifests
+
+    return {data["sha256"]: {**data, "_path": str(path)} for path, data in iter_manifests(config) if "sha256" in data}
+
+
+def _manifest_validation(batches: list[dict[str, Any]], manifests: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for b in batches:
+        m = manifests.get(b.get("sha256", ""), {})
+        warnings = m.get("warnings") or {}
+        rows.append({
+            "batch_id": b.get("batch_id") or m.get("batch_id"),
+            "path": m.get("_path"),
+            "accepted": True,  # a manifest exists only for an accepted batch
+            "rows": m.get("rows"),
+            "error_count": 0,
+            "warning_count": sum(int(v) for v in warnings.values()) if isinstance(warnings, dict) else 0,
+        })
+    return rows
+
+
+def run_cost(config: Config, records: Sequence[dict[str, Any]], batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Annotation cost (rows × the vendor's price per label) plus compute (wall hours × GPU-hour price)."""
+    prices = config.cost.price_per_label
+    labels, annotation = 0, 0.0
+    for b in batches:
+        rows = int(b.get("rows") or 0)
+        labels += rows
+        annotation += rows * prices.get(str(b.get("vendor")), prices.get("default", 0.0))
+    gpu_hours, gpu_usd, kinds = 0.0, 0.0, set()
+    for r in records:
+        hours = float(r.get("wall_s") or 0.0) / 3600
+        if r.get("backend") == "modal":
+            spec = str(((r.get("config") or {}).get("modal") or {}).get("gpu") or "H100")
+            kind, _, count = spec.partition(":")
+            n = int(count) if count.isdigit() else 1
+        else:
+            kind, n = str(r.get("device") or "cpu"), 1
+        kinds.add(kind)
+        gpu_hours += hours * n
+        gpu_usd += hours * n * config.cost.gpu_hour.get(kind, 0.0)
+    return {
+        "labels": labels,
+        "annotation_usd": annotation,
+        "gpu_hours": gpu_hours,
+        "gpu": ", ".join(sorted(kinds)) or None,
+        "gpu_usd": gpu_usd,
+        "total_usd": annotation + gpu_usd,
+    }
+
+
+def collect_report_data(
+    config: Config,
+    *,
+    gate_results: Path | None = None,
+    evals: Path | None = None,
+    batches: Sequence[Path] = (),
+    candidate: Any = None,
+    baseline: Any = None,
+    html_url: str | None = None,
+    run_url: str | None = None,
+    store: Any = None,
+) -> ReportData:
+    """Assemble the report's data from the pipeline's outputs (defaults: the conventional paths)."""
+    from .data.manifest import snapshot as dataset_snapshot
+
+    notes: list[str] = []
+    gates, meta = load_gate_results(gate_results if gate_results is not None else default_gate_results(config))
+    ev = _evals_from_gates(gates, meta.get("data") if isinstance(meta.get("data"), dict) else None)
+    ev.update(load_evals(evals if evals is not None else default_evals(config)))
+
+    def from_results(role: str) -> dict[str, Any] | None:
+        """The run the gate run judged; a reference that does not resolve becomes a note, not a failure."""
+        ref = meta.get(role)
+        if not ref:
+            return None
+        try:
+            record = resolve_run(config, ref, store)
+        except InputError as exc:
+            notes.append(f"{role} of the gate run: {exc}")
+            return None
+        if record is None and isinstance(ref, dict) and ref.get("source"):
+            notes.append(f"{role} of the gate run has no run record: {ref['source']}")
+        return record
+
+    cand = resolve_run(config, candidate, store) if candidate is not None else from_results("candidate")
+    if cand is None and candidate is None and not meta.get("candidate"):
+        try:
+            cand = newest_run(config, store)
+        except ImportError:  # training not installed in this build
+            cand = None
+    base = resolve_run(config, baseline, store) if baseline is not None else from_results("baseline")
+
+    manifests = _manifests(config)
+    if cand and cand.get("batches"):
+        lineage_batches = [dict(b) for b in cand["batches"]]
+        snap = cand.get("snapshot")
+    else:
+        current = dataset_snapshot(config)
+        lineage_batches, snap = current["batches"], (current["snapshot"] if current["batches"] else None)
+    for b in lineage_batches:
+        m = manifests.get(b.get("sha256", ""), {})
+        b.setdefault("vendor", m.get("vendor"))
+        b["rows"] = m.get("rows", b.get("rows"))
+
+    if batches:
+        validation, health = batch_summaries(config, batches)
+    else:
+        validation = _manifest_validation(lineage_batches, manifests) if lineage_batches else None
+        health = None
+
+    runs = []
+    for role, rec in (("candidate", cand), ("baseline", base)):
+        if rec:
+            runs.append({"role": role, "stage": rec.get("stage"), "run_key": rec.get("run_key"), "artifact": rec.get("artifact")})
+            for name, parent in (rec.get("parents") or {}).items():
+                runs.append({"role": f"{role} ← {name}", "stage": name, "run_key": parent.get("run_key"), "artifact": parent.get("artifact")})
+    lineage = {
+        "snapshot": snap,
+        "git_commit": (cand or {}).get("git_commit") or _git_commit(config.root),
+        "runs": runs,
+        "batches": [{"batch_id": b.get("batch_id"), "vendor": b.get("vendor"), "sha256": b.get("sha256")} for b in lineage_batches],
+    }
+    # Labels paid for: the run's batches, else the batches this report was given.
+    paid = lineage_batches or [{"rows": v.get("rows"), "vendor": None} for v in validation or [] if v.get("accepted")]
+    cost = run_cost(config, [cand] if cand else [], paid) if (cand or paid) else None
+    gate_errors = [str(e) for e in meta.get("errors") or []]
+    return ReportData(
+        project=config.project,
+        validation=validation,
+        health=health,
+        candidate=cand,
+        baseline=base,
+        gates=gates,
+        gate_errors=gate_errors,
+        inconclusive_blocks=bool(meta.get("inconclusive_blocks", config.gates.inconclusive_blocks)),
+        lineage=lineage,
+        cost=cost,
+        reward_scores=ev.get("reward_scores") or {},
+        calibration=ev.get("calibration") or [],
+        win_rates=ev.get("win_rates") or [],
+        examples=ev.get("examples") or [],
+        html_url=html_url,
+        run_url=run_url,
+        notes=notes,
+    )
+
+
+def build_report(
+    config: Config,
+    *,
+    out_dir: Path | None = None,
+    gate_results: Path | None = None,
+    evals: Path | None = None,
+    batches: Sequence[Path] = (),
+    candidate: Any = None,
+    baseline: Any = None,
+    publish: bool = False,
+    environ: Mapping[str, str] | None = None,
+    store: Any = None,
+) -> dict[str, Any]:
+    """Collect, render (Markdown, step summary, HTML, CSV) and, with ``publish``, post to the forge.
+
+    In GitHub Actions (``environ``, default ``os.environ``) the HTML link points at the run's
+    artifacts and the summary is appended to ``$GITHUB_STEP_SUMMARY``; locally the link is
+    the HTML file. Returns ``{verdict, state, files, published}``.
+    """
+    from .forge import open_forge
+    from .forge.actions import actions_context
+
+    env = os.environ if environ is None else environ
+    out = Path(out_dir) if out_dir is not None else default_report_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = actions_context(env)
+    html_path = (out / "report.html").resolve()
+    html_url = f"{ctx.run_url}#artifacts" if ctx.run_url else html_path.as_uri()
+    data = collect_report_data(
+        config, gate_results=gate_results, evals=evals, batches=batches, candidate=candidate, baseline=baseline,
+        html_url=html_url, run_url=ctx.run_url, store=store,
+    )
+    files = write_report(data, out, step_summary=env.get("GITHUB_STEP_SUMMARY") or None)
+    verdict = verdict_of(data.gates, data.inconclusive_blocks, data.gate_errors)
+    result: dict[str, Any] = {
+        "verdict": verdict.state,
+        "state": verdict.commit_state,
+        "summary": verdict.sentence(),
+        "files": files.to_dict(),
+        "published": None,
+    }
+    if publish:
+        forge = open_forge(config, config.root, environ=env)
+        head_sha = ctx.head_sha or _git_commit(config.root)
+        published = publish_report(
+            forge, data, files.markdown.read_text(encoding="utf-8"), pr=ctx.pr_number, head_sha=head_sha,
+            details_url=ctx.run_url or html_url, status_context=config.forge.status_context, check_name=config.forge.check_name,
+        )
+        published["forge"] = forge.name
+        if forge.name == "local":
+            published["forge_dir"] = str(forge.root)
+        result["published"] = published
+    return result
