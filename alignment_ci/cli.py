@@ -46,6 +46,26 @@ app.add_typer(_rollout_commands.app, name="rollout")
 from .commands import report as _report_commands  # noqa: E402
 
 app.add_typer(_report_commands.app, name="report")
+from .commands import changes as _changes_commands  # noqa: E402
+from .commands import gate as _gate_commands  # noqa: E402
+
+manifest_app.command("changed")(_changes_commands.manifest_changed)
+app.add_typer(_gate_commands.app, name="gate")
+from .commands import cost as _cost_commands  # noqa: E402
+from .commands import importers as _import_commands  # noqa: E402
+from .commands import monitor as _monitor_commands  # noqa: E402
+from .commands import queue as _queue_commands  # noqa: E402
+from .commands import retrain as _retrain_commands  # noqa: E402
+
+app.add_typer(_import_commands.app, name="import")
+app.add_typer(_import_commands.labelstudio_app, name="labelstudio")
+app.add_typer(_monitor_commands.app, name="monitor")
+app.add_typer(_queue_commands.app, name="queue")
+app.add_typer(_cost_commands.app, name="cost")
+app.add_typer(_retrain_commands.app, name="retrain")
+from .commands import bridge as _bridge_commands  # noqa: E402
+
+app.add_typer(_bridge_commands.app, name="bridge")
 
 
 class HealthFormat(str, Enum):

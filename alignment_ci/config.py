@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .forge import ForgeSettings
+from .gating.settings import GatesSettings
+from .monitor.settings import (
+    CostModelSettings,
+    MonitorSettings,
+    PlannerSettings,
+    QueueSettings,
+    RetrainSettings,
+    SlaSettings,
+)
 from .rollout.plan import RolloutPlan
 from .train.specs import TrainingSettings
 
@@ -229,18 +238,21 @@ class SamplingSettings(_Model):
         return v
 
 
-class GatesSettings(_Model):
-    """How gate outcomes turn into a verdict."""
-
-    inconclusive_blocks: bool = Field(True, description="An inconclusive gate blocks the merge.")
-
-
 class BridgeSettings(_Model):
     """The rater bridge service."""
 
     database_url: str = Field("sqlite:///.alignment-ci/bridge.db", description="SQLAlchemy URL.")
     gold_rate: float = Field(0.1, ge=0, le=1, description="Share of gold items mixed into tasks.")
     max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest accepted batch upload.")
+    base_branch: str = Field("main", description="Branch that label-batch pull requests target.")
+    labelstudio_secret_env: str = Field(
+        "ALIGNMENT_CI_LABELSTUDIO_SECRET",
+        description="Environment variable holding the shared secret of the Label Studio webhook signature.",
+    )
+    publish_wait_s: float = Field(60.0, gt=0, description="How long a duplicate push waits for the first push of the same content to publish.")
+    health_bootstrap_samples: int = Field(200, ge=10, description="Bootstrap resamples for the agreement interval in the PR's label-health summary.")
+    max_tasks_per_request: int = Field(100, ge=1, le=10000, description="Largest `n` a vendor may ask GET /v1/tasks for.")
+    max_webhook_bytes: int = Field(1024 * 1024, gt=0, description="Largest Label Studio webhook body.")
 
 
 class CostSettings(_Model):
@@ -266,6 +278,12 @@ class Config(_Model):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     forge: ForgeSettings = Field(default_factory=ForgeSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    planner: PlannerSettings = Field(default_factory=PlannerSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    cost_model: CostModelSettings = Field(default_factory=CostModelSettings)
 
     # Directory that relative paths are resolved against (not part of the file).
     _root: Path = Path(".")

@@ -48,7 +48,9 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
 
     # 1. A vendor delivers two batches: a good one and one with typical mistakes.
     incoming = ws / "incoming" / "acme"
-    good = write_jsonl(make_pairwise_batch(batch_id="acme-2026-11-001", seed=1), incoming / "acme-2026-11-001.jsonl")
+    good = write_jsonl(
+        make_pairwise_batch(batch_id="acme-2026-11-001", n_items=240, gold_share=0.35, seed=1), incoming / "acme-2026-11-001.jsonl"
+    )
     bad = incoming / "acme-2026-11-002.jsonl"
     bad.write_text("\n".join(make_bad_batch_lines("acme-2026-11-002")) + "\n", encoding="utf-8")
     console.rule("1. ingest the vendor's batches")
@@ -96,6 +98,7 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
 
     summary["quality"] = _quality_step(console, config, good)
     summary["training"] = _training_step(console, config, store)
+    summary["gates"] = _gate_step(console, config, store, summary["training"], good)
     summary["rollout"] = _rollout_step(console, config, store, summary["training"])
 
     console.rule("outputs")
@@ -190,7 +193,7 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
     from .rollout import controller, simulator
     from .rollout.plan import plan_from_config
 
-    console.rule("5. merge → staged rollout on simulated production traffic")
+    console.rule("6. merge → staged rollout on simulated production traffic")
     plan = plan_from_config(config)
     events_dir = config.root / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
@@ -232,3 +235,64 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
     table = json.loads(routing.read_text(encoding="utf-8"))
     console.print(f"routing table now ({escape(str(routing.name))}): {escape(json.dumps(table.get('weights', table)))}")
     return results
+
+
+def _builtin_gates(config: Config) -> Path | None:
+    """The repository's gates/ (the demo copies it into the workspace, as a user's repo has it)."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    source = repo / "gates"
+    if not (source / "conftest.py").exists():
+        return None
+    target = config.resolve(config.paths.gates)
+    if not target.exists():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    eval_sets = config.resolve(config.paths.manifests) / "eval"
+    if (repo / "datasets_manifest" / "eval").is_dir() and not eval_sets.exists():
+        shutil.copytree(repo / "datasets_manifest" / "eval", eval_sets)
+    return target
+
+
+def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path) -> dict[str, Any]:
+    """Gate the trained reward model against a weaker baseline, then render and publish the report."""
+    from .gating.context import GateOptions
+    from .gating.results import summary_lines
+    from .gating.runner import run_gates
+    from .reportdata import build_report
+    from .train.runs import train
+
+    console.rule("5. gates and the PR report")
+    gates_dir = _builtin_gates(config)
+    if gates_dir is None:
+        console.print("[yellow]gates/ not found next to the package (installed without the repository): gates skipped[/yellow]")
+        return {"verdict": None}
+    with console.status("training a baseline reward model (fewer steps) …"):
+        weak = config.model_copy(update={"training": config.training.with_stage("reward", max_steps=4)})
+        baseline = train(weak, "reward", store=store)
+    candidate = training["reward"]["run_key"]
+    with console.status("running gates/ through pytest …"):
+        run = run_gates(
+            GateOptions(candidate=candidate, baseline=baseline["run_key"], alignment_config=str(config.root / "alignment.yaml")),
+            gates_dir=gates_dir,
+        )
+    for line in summary_lines(run.report):
+        console.print(f"  {escape(line)}")
+    colour = "green" if run.report.verdict == "pass" else "red"
+    console.print(f"gate verdict: [{colour}]{run.report.verdict}[/{colour}] (results in {escape(str(run.results_dir))})")
+    with console.status("rendering the report …"):
+        report = build_report(config, batches=[batch], gate_results=run.results_dir / "gates.json", publish=True, environ={}, store=store)
+    files = report["files"]
+    console.print(f"report:     {escape(str(files['markdown']))}")
+    console.print(f"html:       {escape(str(files['html']))}")
+    published = report.get("published") or {}
+    comment = (published.get("comment") or {}).get("url")
+    console.print(f"published to the local forge: comment {escape(str(comment))}, status {escape(str(report['state']))}")
+    return {
+        "verdict": run.report.verdict,
+        "counts": run.report.counts,
+        "report_verdict": report["verdict"],
+        "state": report["state"],
+        "files": {k: str(v) for k, v in files.items()},
+        "comment": comment,
+    }

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from docs_section import replace_section  # noqa: E402
 from alignment_ci.quality.agreement import (  # noqa: E402
     PAIRWISE_CODES,
     agreement_report,
@@ -255,14 +256,7 @@ def render(results: dict[str, list[dict[str, Any]]], info: dict[str, Any], quick
 
 def write_section(section: str) -> None:
     """Replace this section of docs/benchmarks.md (creating the file if needed), keep the rest."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section(DOC, SECTION.removeprefix("## "), section)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from alignment_ci.config import Config  # noqa: E402
 from alignment_ci.report import ReportData  # noqa: E402
+from docs_section import replace_section  # bench/ is on sys.path when a benchmark runs
 
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Report"
@@ -245,16 +246,7 @@ def render_section(args: argparse.Namespace, build: dict[str, float], runs: list
 
 
 def write_section(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if not text.lstrip().startswith("# Benchmarks"):
-        text = "# Benchmarks\n\n" + text
-    pattern = re.compile(r"^## Report\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section(DOC, "Report", section)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,6 @@ import argparse
 import math
 import os
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from alignment_ci.rollout.sequential import rate_ratio_log_lr, rate_ratio_prior, wald_sprt_log_lr  # noqa: E402
 from alignment_ci.rollout.simulator import BadEventRuns, simulate_bad_event_runs  # noqa: E402
+from docs_section import replace_section  # bench/ is on sys.path when a benchmark runs
 
 P_BASE = 0.05
 P_BAD = 0.07
@@ -288,13 +288,7 @@ def render(result: dict, command: str) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Replace the ``## Rollout`` section of ``path`` (creating the file if needed), keeping the others."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Rollout\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section(path, "Rollout", section)
 
 
 def main(argv: list[str] | None = None) -> int:

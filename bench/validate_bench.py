@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from docs_section import replace_section  # bench/ is on sys.path when a benchmark runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
@@ -230,14 +231,7 @@ def render(rows: int, results: dict, info: dict, sizes: dict, repeat: int) -> st
 
 
 def write_section(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Validation\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section(DOC, "Validation", section)
 
 
 def main() -> None:

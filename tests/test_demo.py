@@ -10,7 +10,7 @@ from alignment_ci.demo import run_demo
 def test_demo_runs_end_to_end(tmp_path: Path):
     console = Console(record=True, width=120)
     summary = run_demo(tmp_path / "ws", console=console)
-    assert summary["accepted_batch"]["rows"] == 800
+    assert summary["accepted_batch"]["rows"] == 1200
     assert summary["reingest_noop"] is True
     assert summary["manifests_ok"] and summary["lineage_ok"]
     kinds = {(e["line"], e["kind"]) for e in summary["rejected_batch"]["errors"]}
@@ -29,6 +29,10 @@ def test_demo_runs_end_to_end(tmp_path: Path):
         assert summary["quality"]["alpha_without_flagged"][dim] > alpha
     assert summary["training"]["reward"]["metrics"]["eval_accuracy"] >= 0.9
     assert summary["training"]["rerun_cached"] is True
+    gates = summary["gates"]
+    assert gates["verdict"] == "pass" and gates["counts"]["fail"] == 0 and gates["counts"]["inconclusive"] == 0
+    assert gates["state"] == "success" and Path(gates["files"]["html"]).exists()
+    assert "alignment-ci:report" in Path(gates["comment"].removeprefix("file://")).read_text()
     rollout = summary["rollout"]
     assert rollout["healthy"]["status"] == "completed" and rollout["healthy"]["path"] == ["2%", "10%", "50%", "100%"]
     assert rollout["regressed"]["status"] == "rolled_back"

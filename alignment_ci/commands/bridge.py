@@ -1,0 +1,174 @@
+"""`alignment-ci bridge`: run the rater bridge, manage vendors and their tokens, record batch
+outcomes, and report vendor SLAs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+
+app = typer.Typer(help="The rater bridge: the service vendors push batches to and pull tasks from.", no_args_is_help=True)
+vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=True)
+app.add_typer(vendor_app, name="vendor")
+
+
+def _sessions(config):
+    from rater_bridge.db import create_tables, make_engine, session_factory
+    from rater_bridge.settings import database_url
+
+    engine = make_engine(database_url(config))
+    create_tables(engine)
+    return session_factory(engine)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the bridge with uvicorn (structured JSON access logs on stderr)."""
+    import logging
+    import sys
+
+    import uvicorn
+
+    from rater_bridge.app import create_app
+    from rater_bridge.logs import ACCESS_LOGGER
+
+    cfg = _config(config)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    # uvicorn's own access log would print client addresses and full query strings.
+    uvicorn.run(create_app(cfg), host=host, port=port, access_log=False, log_level="info")
+
+
+@vendor_app.command("add")
+def vendor_add(
+    name: Annotated[str, typer.Argument(help="Vendor name (letters, digits, . _ -).")],
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Add a vendor and print its API token. The token is shown only this once."""
+    from rater_bridge.auth import add_vendor
+
+    with _sessions(_config(config))() as s:
+        vendor, token = add_vendor(s, name)
+    if format is Format.json:
+        emit({"vendor": vendor.name, "token": token}, format)
+    else:
+        err.print(f"vendor {escape(vendor.name)} added; its token (shown once, store it now):")
+        out.print(token, markup=False)
+
+
+@vendor_app.command("token")
+def vendor_token(
+    name: Annotated[str, typer.Argument(help="An existing vendor.")],
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Issue another token for a vendor (rotation: revoke the old ones afterwards)."""
+    from rater_bridge.auth import issue_token
+
+    with _sessions(_config(config))() as s:
+        token = issue_token(s, name)
+    if format is Format.json:
+        emit({"vendor": name, "token": token}, format)
+    else:
+        out.print(token, markup=False)
+
+
+@vendor_app.command("revoke")
+def vendor_revoke(
+    name: Annotated[str, typer.Argument(help="An existing vendor.")],
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Revoke every token of a vendor."""
+    from rater_bridge.auth import revoke_tokens
+
+    with _sessions(_config(config))() as s:
+        n = revoke_tokens(s, name)
+    emit({"vendor": name, "revoked": n}, format, lambda d: out.print(f"revoked {d['revoked']} token(s) of {escape(name)}"))
+
+
+@vendor_app.command("list")
+def vendor_list(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
+    """List vendors and the prefixes of their live tokens."""
+    from rater_bridge.auth import list_vendors
+
+    with _sessions(_config(config))() as s:
+        vendors = list_vendors(s)
+
+    def render(data: list) -> None:
+        for v in data:
+            out.print(f"{escape(v['vendor'])}\t{', '.join(v['tokens']) or '(no live token)'}")
+
+    emit(vendors, format, render)
+
+
+@app.command("mark")
+def mark(
+    vendor: Annotated[str, typer.Argument(help="The vendor that pushed the batch.")],
+    batch_id: Annotated[str, typer.Argument(help="The batch id.")],
+    status: Annotated[str, typer.Argument(help="gates_passed, gates_failed, merged (or pr_open).")],
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Record a batch's pull-request outcome; vendors read it from GET /v1/batches/{id}."""
+    from rater_bridge.app import open_bridge
+    from rater_bridge.batches import mark_batch
+
+    bridge = open_bridge(_config(config))
+    try:
+        result = mark_batch(bridge, vendor, batch_id, status)
+    finally:
+        bridge.dispose()
+    emit(result, format, lambda d: out.print(f"{escape(vendor)}/{escape(batch_id)}: {d['status']}"))
+
+
+@app.command("sla")
+def sla(
+    vendor: Annotated[Optional[str], typer.Option("--vendor", help="Only this vendor.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a vendor misses a target.")] = False,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Each vendor's turnaround, decisions per rater-hour, agreement and gold accuracy against its SLA."""
+    from rater_bridge.app import open_bridge
+    from rater_bridge.sla import bridge_sla
+
+    bridge = open_bridge(_config(config))
+    try:
+        report = bridge_sla(bridge, vendor)
+    finally:
+        bridge.dispose()
+
+    def render(data: dict) -> None:
+        from rich.table import Table
+
+        def show(value: object, met: object) -> str:
+            text = "–" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+            return text if met is None else f"{text} {'✓' if met else '✗'}"
+
+        table = Table("vendor", "batches", "pending", "turnaround h (median)", "decisions / rater-h", "alpha", "gold acc.", "ok")
+        for name, v in data["vendors"].items():
+            met = v["met"]
+            table.add_row(escape(name), str(v["batches"]), str(v["pending"]),
+                          show(v["turnaround_hours_median"], met["turnaround"]),
+                          show(v["decisions_per_rater_hour"], met["decisions_per_rater_hour"]),
+                          show(v["agreement"], met["agreement"]), show(v["gold_accuracy"], met["gold_accuracy"]),
+                          "yes" if v["ok"] else "NO")
+        out.print(table)
+
+    emit(report, format, render)
+    if check and not report["ok"]:
+        raise typer.Exit(1)
+

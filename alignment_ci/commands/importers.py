@@ -1,0 +1,113 @@
+"""`alignment-ci import labelstudio|argilla` and `alignment-ci labelstudio config`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+
+app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
+labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy.", no_args_is_help=True)
+
+BatchOpt = Annotated[str, typer.Option("--batch-id", "-b", help="batch_id written on every row.")]
+DimensionOpt = Annotated[Optional[str], typer.Option("--dimension", "-d", help="Dimension of the judgments (default: the taxonomy's default).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Canonical JSONL batch to write.")]
+FieldsOpt = Annotated[Optional[list[str]], typer.Option("--fields", help="ROLE=KEY: where the prompt/response_a/response_b/response is in the data (repeatable).")]
+ChoiceMapOpt = Annotated[Optional[list[str]], typer.Option("--choice-map", help="LABEL=a|b|tie|skip for custom preference labels (repeatable).")]
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    from ..errors import InputError
+
+    out_map: dict[str, str] = {}
+    for v in values or []:
+        key, sep, val = v.partition("=")
+        if not sep or not key or not val:
+            raise InputError(f"{what} {v!r} must look like NAME=VALUE")
+        out_map[key] = val
+    return out_map
+
+
+def _write(result, out_path: Path, format: Format, source: Path) -> None:
+    from ..errors import InputError
+    from ..quality.pairs import write_jsonl
+
+    if not result.rows:
+        raise InputError(f"{source}: no usable judgments ({result.summary()['skipped_reasons'] or 'empty export'})")
+    write_jsonl(result.rows, out_path)
+    summary = {**result.summary(), "out": str(out_path)}
+    emit(summary, format, lambda s: out.print(
+        f"wrote {s['rows']} {s['task_type']} judgments ({s['items']} items, {s['raters']} raters) to {escape(s['out'])}"
+        + (f"; skipped {s['skipped']}: " + ", ".join(f"{escape(k)} {v}" for k, v in s["skipped_reasons"].items()) if s["skipped"] else "")
+    ))
+
+
+@app.command("labelstudio")
+def import_labelstudio(
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export (a list of tasks).")],
+    batch_id: BatchOpt,
+    out_path: OutOpt,
+    dimension: DimensionOpt = None,
+    fields: FieldsOpt = None,
+    choice_map: ChoiceMapOpt = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Pairwise judgments of a Label Studio export as a canonical batch (cancelled annotations skipped)."""
+    from ..formats.labelstudio import read_labelstudio_export
+
+    cfg = _config(config)
+    result = read_labelstudio_export(
+        export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
+        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+    )
+    _write(result, out_path, format, export)
+
+
+@app.command("argilla")
+def import_argilla(
+    export: Annotated[Path, typer.Argument(help="Argilla v2 records: JSON array, JSON Lines, or records.json of to_disk().")],
+    batch_id: BatchOpt,
+    out_path: OutOpt,
+    dimension: DimensionOpt = None,
+    question: Annotated[Optional[str], typer.Option("--question", "-q", help="The rating/label/ranking question to import.")] = None,
+    fields: FieldsOpt = None,
+    choice_map: ChoiceMapOpt = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Rating, label or ranking responses of an Argilla v2 export as a canonical batch (submitted only)."""
+    from ..formats.argilla import read_argilla_export
+
+    cfg = _config(config)
+    result = read_argilla_export(
+        export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
+        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+    )
+    _write(result, out_path, format, export)
+
+
+@labelstudio_app.command("config")
+def labelstudio_config(
+    dimension: DimensionOpt = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the XML here instead of stdout.")] = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Label Studio labeling config for pairwise judgments on one dimension (hotkeys 1/2/3, s to skip)."""
+    from ..formats.labelstudio import labeling_config
+
+    cfg = _config(config)
+    xml = labeling_config(cfg.taxonomy, dimension)
+    if out_path is not None:
+        out_path.write_text(xml, encoding="utf-8")
+    if format is Format.json:
+        emit({"dimension": dimension or cfg.taxonomy.default_dimension, "config": xml, "out": str(out_path) if out_path else None}, format)
+    elif out_path is None:
+        out.print(xml, end="", markup=False)
+    else:
+        out.print(f"wrote the Label Studio config to {escape(str(out_path))}")

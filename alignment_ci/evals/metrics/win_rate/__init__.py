@@ -1,0 +1,1 @@
+"""Package marker so the evaluate module ships with the wheel."""

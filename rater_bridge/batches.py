@@ -1,0 +1,549 @@
+"""Pushing a label batch through the bridge: validate, store, manifest on a branch, pull request.
+
+Order, so that a rejected or crashed push writes nothing half-done:
+
+1. the upload is streamed to a temporary file (hashed, size-limited; :mod:`.upload`);
+2. the same content from the same vendor already published? answer with that batch;
+3. tool exports (Label Studio, Argilla) become canonical rows; :func:`validate_file`
+   validates and writes the normalized, PII-scrubbed Parquet (nothing else is written
+   for a rejected batch but its status row in the bridge's database);
+4. the push claims ``(vendor, upload_key)`` with an INSERT: the unique constraint makes
+   exactly one of several concurrent duplicate pushes the publisher; the others wait for
+   it and answer with its batch and pull request;
+5. the publisher stores the Parquet by hash, opens the pull request with the manifest on
+   branch ``labels/<vendor>/<batch_id>`` and the label-health summary in its body, logs
+   lineage, and marks the batch ``pr_open``. A failure marks it ``failed``; pushing the
+   same file again resumes (every step is idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from alignment_ci import __version__
+from alignment_ci.config import Config
+from alignment_ci.data.manifest import MANIFEST_SCHEMA_VERSION, batch_statistics, check_id
+from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.textsafety import escape_markdown, truncate
+
+from .auth import VendorIdentity
+from .db import FINAL_PUSH_STATUSES, Batch, Vendor, session_factory, utcnow
+from .settings import BridgeServiceSettings
+
+UPLOAD_FORMATS = ("jsonl", "csv", "parquet", "labelstudio", "argilla")
+TOOL_FORMATS = ("labelstudio", "argilla")
+_POLL_S = 0.05
+
+
+@dataclass
+class Bridge:
+    """What every request needs: config, settings, database; store and forge opened once, lazily."""
+
+    config: Config
+    settings: BridgeServiceSettings
+    engine: Engine
+    workspace: Path
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _sessions: sessionmaker = field(init=False)
+    read_sessions: sessionmaker = field(init=False)
+    _store: Any = field(default=None, init=False)
+    _forge: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        from .db import make_read_engine
+
+        # SQLite has one writer at a time; letting 40 worker threads contend for it through
+        # its busy handler (sleep and poll) starves some past the busy timeout. Queue them
+        # here instead, in this process (other processes still wait in the busy handler).
+        self.write_lock: Any = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._sessions = session_factory(self.engine)
+        self.read_engine = make_read_engine(self.engine.url.render_as_string(hide_password=False), self.engine)
+        self.read_sessions = session_factory(self.read_engine)
+
+    @contextlib.contextmanager
+    def sessions(self) -> Iterator[Session]:
+        """A session for writing, holding the in-process write lock (SQLite) while it lives."""
+        with self.write_lock, self._sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+        self.engine.dispose()
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from alignment_ci.store import open_store
+
+            self._store = open_store(self.config)
+        return self._store
+
+    @property
+    def forge(self) -> Any:
+        if self._forge is None:
+            from alignment_ci.forge import open_forge
+
+            self._forge = open_forge(self.config, self.workspace, environ=self.environ)
+        return self._forge
+
+
+@dataclass
+class PushAnswer:
+    """The HTTP status and JSON body of a push."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+class BatchConflict(AlignmentCIError):
+    """The batch id is already taken by different content from the same vendor."""
+
+
+def upload_key(content_sha256: str, fmt: str, batch_id: str | None, dimension: str | None) -> str:
+    """The idempotency key: the content's sha256 together with how it is to be read."""
+    text = "\0".join([content_sha256, fmt, batch_id or "", dimension or ""])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- manifest
+def build_manifest(
+    *,
+    config: Config,
+    vendor: str,
+    report: Any,
+    stats: dict[str, Any],
+    digest: str,
+    store_uri: str,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of an accepted batch, the same keys as :func:`alignment_ci.data.manifest.ingest_batch`
+    writes (that function builds its dict inline; it should be split so the two share this)."""
+    warnings: dict[str, int] = {}
+    for issue in report.warnings:
+        warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
+    return {
+        "schema": MANIFEST_SCHEMA_VERSION,
+        "batch_id": report.batch_id,
+        "vendor": vendor,
+        "task_type": report.task_type,
+        "taxonomy_version": config.taxonomy.version,
+        "rows": stats["rows"],
+        "items": stats["items"],
+        "raters": stats["raters"],
+        "gold_rows": stats["gold_rows"],
+        "dimensions": stats["dimensions"],
+        "sha256": digest,
+        "store_uri": store_uri,
+        "format": "parquet",
+        "source": source,
+        "sampling": stats["sampling"],
+        "warnings": {"pii": warnings.get("pii", 0), "formula": warnings.get("formula", 0), **warnings},
+        "rater_ids": stats["rater_ids"],
+        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tool_version": __version__,
+    }
+
+
+def manifest_repo_path(config: Config, vendor: str, batch_id: str) -> str:
+    """``datasets_manifest/batches/<vendor>/<batch_id>.yaml`` (``paths.manifests`` first), as a repository path."""
+    base = config.paths.manifests.strip("/") or "datasets_manifest"
+    return f"{base}/batches/{check_id(vendor, 'vendor')}/{check_id(batch_id, 'batch id')}.yaml"
+
+
+def branch_name(vendor: str, batch_id: str) -> str:
+    return f"labels/{vendor}/{batch_id}"
+
+
+def pr_body(vendor: str, batch_id: str, manifest: dict[str, Any], manifest_path: str, health_markdown: str) -> str:
+    return (
+        f"## Label batch {escape_markdown(batch_id, 128)} from {escape_markdown(vendor, 128)}\n\n"
+        f"Pushed through the rater bridge: {manifest['rows']} rows, {manifest['items']} items, "
+        f"{manifest['raters']} raters, task type {escape_markdown(str(manifest['task_type']), 32)}.\n"
+        f"Manifest: `{manifest_path}`; data: `{manifest['sha256']}` in the artifact store.\n\n"
+        f"{health_markdown}"
+    )
+
+
+# ----------------------------------------------------------------------------- answers
+def _issues(report: Any) -> dict[str, Any]:
+    return {
+        "rows": report.rows,
+        "task_type": report.task_type,
+        "errors": [i.to_dict() for i in report.errors],
+        "warnings": [i.to_dict() for i in report.warnings],
+        "error_count": report.error_count,
+        "warning_count": report.warning_count,
+    }
+
+
+def _answer(row: Batch | None, issues: dict[str, Any], *, accepted: bool, batch_id: str | None, duplicate: bool) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "accepted": accepted,
+        "status": row.status if row is not None else "rejected",
+        "rows": issues.get("rows", 0),
+        "errors": issues.get("errors", []),
+        "warnings": issues.get("warnings", []),
+        "error_count": issues.get("error_count", len(issues.get("errors", []))),
+        "warning_count": issues.get("warning_count", len(issues.get("warnings", []))),
+        "duplicate": duplicate,
+        "sha256": row.blob_sha256 if row is not None and accepted else None,
+        "pr": {"number": row.pr_number, "url": row.pr_url} if row is not None and accepted and row.pr_url else None,
+    }
+
+
+def _published_answer(row: Batch, duplicate: bool) -> PushAnswer:
+    issues = json.loads(row.report_json or "{}")
+    return PushAnswer(200 if duplicate else 201, _answer(row, issues, accepted=True, batch_id=row.batch_id, duplicate=duplicate))
+
+
+def _rejected(issues: dict[str, Any], batch_id: str | None, status_code: int = 422) -> PushAnswer:
+    return PushAnswer(status_code, _answer(None, issues, accepted=False, batch_id=batch_id, duplicate=False))
+
+
+def _single_error(kind: str, message: str, column: str | None = None, line: int | None = None) -> dict[str, Any]:
+    return {"rows": 0, "errors": [{"line": line, "column": column, "kind": kind, "message": message}], "warnings": [],
+            "error_count": 1, "warning_count": 0}
+
+
+# ----------------------------------------------------------------------------- tool exports
+def convert_tool_export(fmt: str, src: Path, dest: Path, batch_id: str | None, dimension: str | None,
+                        config: Config) -> tuple[Path, list[dict[str, Any]]]:
+    """A Label Studio / Argilla export → canonical JSONL rows at ``dest`` (:mod:`alignment_ci.formats`);
+    returns the path and the annotations the importer skipped (``{where, reason}``)."""
+    if not batch_id:
+        raise InputError(f"format={fmt} needs the batch_id query parameter (a tool export carries no batch id)")
+    check_id(batch_id, "batch id")
+    dimension = dimension or config.taxonomy.default_dimension
+    if config.taxonomy.get(dimension) is None:
+        raise InputError(f"dimension {dimension!r} is not in the taxonomy ({', '.join(config.taxonomy.names)})")
+    try:
+        if fmt == "labelstudio":
+            from alignment_ci.formats.labelstudio import read_labelstudio_export as read
+        else:
+            from alignment_ci.formats.argilla import read_argilla_export as read
+    except ImportError:
+        raise InputError(f"format={fmt} is not available in this installation (no importer in alignment_ci.formats)") from None
+    result = read(src, batch_id, dimension=dimension, dimensions=config.taxonomy.names)
+    with open(dest, "w", encoding="utf-8") as fh:
+        for row in result.rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return dest, list(result.skipped)
+
+
+# ----------------------------------------------------------------------------- push
+def push_batch(
+    bridge: Bridge,
+    vendor: VendorIdentity,
+    upload_path: Path,
+    content_sha256: str,
+    size: int,
+    fmt: str,
+    workdir: Path,
+    *,
+    filename: str | None = None,
+    batch_id_param: str | None = None,
+    dimension_param: str | None = None,
+) -> PushAnswer:
+    """Validate the uploaded file and, if accepted, publish it (see the module docstring)."""
+    from alignment_ci.data.validate import validate_file
+
+    if fmt not in UPLOAD_FORMATS:
+        raise InputError(f"unknown format {fmt!r}: use one of {', '.join(UPLOAD_FORMATS)}")
+    key = upload_key(content_sha256, fmt, batch_id_param, dimension_param)
+    with bridge.read_sessions() as s:
+        existing = s.scalar(select(Batch).where(Batch.vendor_id == vendor.id, Batch.upload_key == key))
+        s.commit()
+    if existing is not None and existing.status in FINAL_PUSH_STATUSES:
+        return _published_answer(existing, duplicate=True)
+
+    to_validate, validate_fmt, skipped = upload_path, fmt, []
+    if fmt in TOOL_FORMATS:
+        try:
+            to_validate, skipped = convert_tool_export(fmt, upload_path, workdir / "converted.jsonl", batch_id_param,
+                                                       dimension_param, bridge.config)
+        except InputError as exc:
+            return _rejected(_single_error("unreadable_export", _clean(str(exc), upload_path)), batch_id_param)
+        validate_fmt = "jsonl"
+    normalized = workdir / "normalized.parquet"
+    try:
+        report = validate_file(to_validate, bridge.config, normalized_out=normalized, fmt=validate_fmt)
+    except InputError as exc:
+        return _rejected(_single_error("unreadable_file", _clean(str(exc), to_validate)), batch_id_param)
+    issues = _issues(report)
+    if skipped:  # annotations the tool importer left out (cancelled, ground truth, no preference)
+        issues["warnings"] += [{"line": None, "column": None, "kind": "skipped_annotation",
+                                "message": f"{s['where']}: {s['reason']}"} for s in skipped[:100]]
+        issues["warning_count"] += len(skipped)
+    batch_id = report.batch_id
+    if report.accepted:
+        try:
+            check_id(batch_id, "batch id")
+        except InputError as exc:
+            issues = _single_error("invalid_batch_id", str(exc), column="batch_id", line=1)
+            issues["rows"] = report.rows
+            report.accepted = False
+    if not report.accepted:
+        _record_rejected(bridge, vendor, batch_id, key, content_sha256, fmt, issues)
+        return _rejected(issues, batch_id)
+
+    try:
+        row, owner = _claim(bridge, vendor, batch_id, key, content_sha256, fmt, issues)
+    except BatchConflict as exc:
+        return _rejected(_single_error("batch_id_exists", str(exc), column="batch_id", line=1) | {"rows": report.rows}, batch_id, 409)
+    if not owner:
+        row, owner = _wait_or_take_over(bridge, row)
+        if not owner:
+            return _published_answer(row, duplicate=True)
+    source = {"file": truncate(filename or f"upload.{fmt}", 200), "format": fmt, "sha256": content_sha256, "bytes": size}
+    try:
+        row = _publish(bridge, vendor, row, report, normalized, source)
+    except BaseException:
+        _set_status(bridge, row.id, "failed")
+        raise
+    return _published_answer(row, duplicate=False)
+
+
+def _clean(message: str, path: Path) -> str:
+    """An error message without the bridge's temporary paths."""
+    return message.replace(str(path), "the uploaded file").replace(str(path.parent), "")
+
+
+def _record_rejected(bridge: Bridge, vendor: VendorIdentity, batch_id: str | None, key: str, sha: str, fmt: str,
+                     issues: dict[str, Any]) -> None:
+    """Remember a rejected push under its batch id (so its status reads ``rejected``), unless that
+    batch id already belongs to an accepted batch. Only this status row is written."""
+    try:
+        check_id(batch_id, "batch id")
+    except InputError:
+        return
+    stored = json.dumps(issues)
+    for _ in range(3):
+        with bridge.sessions() as s:
+            row = s.scalar(select(Batch).where(Batch.vendor_id == vendor.id, Batch.batch_id == batch_id))
+            if row is not None and row.status != "rejected":
+                s.commit()
+                return
+            now = utcnow()
+            try:
+                if row is None:
+                    s.add(Batch(vendor_id=vendor.id, batch_id=batch_id, upload_key=key, content_sha256=sha, format=fmt,
+                                status="rejected", rows=issues.get("rows"), report_json=stored, created_at=now,
+                                updated_at=now, claimed_at=now))
+                else:
+                    row.upload_key, row.content_sha256, row.format = key, sha, fmt
+                    row.report_json, row.rows, row.updated_at = stored, issues.get("rows"), now
+                s.commit()
+                return
+            except SAIntegrityError:
+                s.rollback()
+
+
+def _claim(bridge: Bridge, vendor: VendorIdentity, batch_id: str, key: str, sha: str, fmt: str,
+           issues: dict[str, Any]) -> tuple[Batch, bool]:
+    """Insert the batch row; (row, True) when this push owns publishing it, (row, False) when
+    another push of the same content got there first."""
+    stored = json.dumps(issues)
+    for _ in range(20):
+        with bridge.sessions() as s:
+            same = s.scalar(select(Batch).where(Batch.vendor_id == vendor.id, Batch.upload_key == key))
+            if same is not None and same.status != "rejected":
+                s.commit()
+                return same, False
+            taken = s.scalar(select(Batch).where(Batch.vendor_id == vendor.id, Batch.batch_id == batch_id))
+            now = utcnow()
+            try:
+                if taken is None:
+                    row = Batch(vendor_id=vendor.id, batch_id=batch_id, upload_key=key, content_sha256=sha, format=fmt,
+                                status="received", rows=issues["rows"], report_json=stored, created_at=now,
+                                updated_at=now, claimed_at=now)
+                    s.add(row)
+                    s.commit()
+                    return row, True
+                if taken.upload_key == key and taken.status != "rejected":
+                    s.commit()  # the same content, committed between the two reads above
+                    return taken, False
+                if taken.status != "rejected":
+                    s.commit()
+                    raise BatchConflict(
+                        f"batch id {batch_id!r} already holds a different batch from this vendor (status "
+                        f"{taken.status}); give the new batch its own batch_id"
+                    )
+                result = s.execute(
+                    update(Batch)
+                    .where(Batch.id == taken.id, Batch.status == "rejected")
+                    .values(upload_key=key, content_sha256=sha, format=fmt, status="received", rows=issues["rows"],
+                            report_json=stored, updated_at=now, claimed_at=now)
+                )
+                s.commit()
+                if result.rowcount == 1:
+                    return s.get(Batch, taken.id, populate_existing=True), True
+            except SAIntegrityError:
+                s.rollback()  # a concurrent push inserted first: look again
+        time.sleep(_POLL_S)
+    raise AlignmentCIError("could not record the batch under heavy contention; push again")
+
+
+def _wait_or_take_over(bridge: Bridge, row: Batch) -> tuple[Batch, bool]:
+    """Wait for the push that owns ``row`` to publish it; take over when it failed or stalled."""
+    deadline = time.monotonic() + bridge.settings.publish_wait_s
+    while True:
+        with bridge.sessions() as s:
+            current = s.get(Batch, row.id)
+            s.commit()
+        if current is None:
+            raise AlignmentCIError("the batch vanished while being published; push again")
+        if current.status in FINAL_PUSH_STATUSES:
+            return current, False
+        stalled = time.monotonic() >= deadline
+        if current.status == "failed" or stalled:
+            with bridge.sessions() as s:
+                cond = Batch.status == "failed" if not stalled else Batch.status.in_(("failed", "received"))
+                result = s.execute(
+                    update(Batch).where(Batch.id == row.id, cond, Batch.claimed_at == current.claimed_at)
+                    .values(status="received", claimed_at=utcnow(), updated_at=utcnow())
+                )
+                s.commit()
+            if result.rowcount == 1:
+                with bridge.sessions() as s:
+                    mine = s.get(Batch, row.id)
+                    s.commit()
+                return mine, True
+            deadline = time.monotonic() + bridge.settings.publish_wait_s
+        time.sleep(_POLL_S)
+
+
+def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, normalized: Path,
+             source: dict[str, Any]) -> Batch:
+    import pandas as pd
+
+    from alignment_ci.lineage import LineageLog
+    from alignment_ci.quality.health import label_health
+    from alignment_ci.report.render import render_health_markdown
+
+    config = bridge.config
+    batch_id = row.batch_id
+    store = bridge.store
+    digest = store.put_blob(normalized)
+    stats = batch_statistics(normalized)
+    manifest = build_manifest(config=config, vendor=vendor.name, report=report, stats=stats, digest=digest,
+                              store_uri=store.blob_uri(digest), source=source)
+    repo_path = manifest_repo_path(config, vendor.name, batch_id)
+    health = label_health(pd.read_parquet(normalized), config, warnings=manifest["warnings"],
+                          bootstrap_samples=bridge.settings.health_bootstrap_samples)
+    for entry in health["dimensions"].values():
+        # health.md.j2 reads both keys under StrictUndefined; label_health sets only the task type's one.
+        entry.setdefault("choices", None)
+        entry.setdefault("ratings", None)
+    body = pr_body(vendor.name, batch_id, manifest, repo_path, render_health_markdown(health))
+    pr = bridge.forge.open_pull_request(
+        branch=branch_name(vendor.name, batch_id),
+        base=bridge.settings.base_branch,
+        title=f"Label batch {batch_id} from {vendor.name}",
+        body=body,
+        files={repo_path: yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True).encode("utf-8")},
+    )
+    LineageLog(store).append(
+        kind="ingest",
+        subject=digest,
+        inputs=[source["sha256"]],
+        data={"batch_id": batch_id, "vendor": vendor.name, "rows": stats["rows"], "raters": stats["rater_ids"],
+              "manifest": repo_path, "pull_request": pr.url, "via": "rater_bridge"},
+    )
+    with bridge.sessions() as s:
+        current = s.get(Batch, row.id)
+        current.status = "pr_open"
+        current.blob_sha256 = digest
+        current.manifest_path = repo_path
+        current.pr_number = pr.number
+        current.pr_url = pr.url
+        current.rows = stats["rows"]
+        current.updated_at = utcnow()
+        s.commit()
+        return current
+
+
+def _set_status(bridge: Bridge, row_id: int, status: str) -> None:
+    with bridge.sessions() as s:
+        s.execute(update(Batch).where(Batch.id == row_id).values(status=status, updated_at=utcnow()))
+        s.commit()
+
+
+# ----------------------------------------------------------------------------- status
+def batch_status(bridge: Bridge, vendor: VendorIdentity, batch_id: str) -> dict[str, Any] | None:
+    """The status of the vendor's batch ``batch_id``; None when it has none by that id."""
+    with bridge.read_sessions() as s:
+        row = s.scalar(select(Batch).where(Batch.vendor_id == vendor.id, Batch.batch_id == batch_id))
+        s.commit()
+    return _status_dict(row) if row is not None else None
+
+
+def list_batches(bridge: Bridge, vendor: VendorIdentity, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    with bridge.read_sessions() as s:
+        rows = s.scalars(
+            select(Batch).where(Batch.vendor_id == vendor.id).order_by(Batch.id.desc()).limit(limit).offset(offset)
+        ).all()
+        s.commit()
+    return [_status_dict(r) for r in rows]
+
+
+def _iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _status_dict(row: Batch) -> dict[str, Any]:
+    issues = json.loads(row.report_json or "{}")
+    return {
+        "batch_id": row.batch_id,
+        "status": row.status,
+        "format": row.format,
+        "rows": row.rows,
+        "sha256": row.blob_sha256,
+        "pr": {"number": row.pr_number, "url": row.pr_url} if row.pr_url else None,
+        "error_count": issues.get("error_count", 0),
+        "warning_count": issues.get("warning_count", 0),
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "merged_at": _iso(row.merged_at),
+    }
+
+
+def mark_batch(bridge: Bridge, vendor_name: str, batch_id: str, status: str) -> dict[str, Any]:
+    """Record what happened to a batch's pull request (``gates_passed``, ``gates_failed``, ``merged``);
+    the alignment-PR and merge workflows call this through ``alignment-ci bridge mark``."""
+    allowed = ("pr_open", "gates_passed", "gates_failed", "merged")
+    if status not in allowed:
+        raise InputError(f"status {status!r} is not one of {', '.join(allowed)}")
+    with bridge.sessions() as s:
+        row = s.scalar(
+            select(Batch).join(Vendor, Vendor.id == Batch.vendor_id).where(Vendor.name == vendor_name, Batch.batch_id == batch_id)
+        )
+        if row is None or row.status not in FINAL_PUSH_STATUSES:
+            s.commit()
+            raise InputError(f"vendor {vendor_name!r} has no published batch {batch_id!r}")
+        row.status = status
+        row.updated_at = utcnow()
+        if status == "merged" and row.merged_at is None:
+            row.merged_at = row.updated_at
+        s.commit()
+        return _status_dict(row)
+

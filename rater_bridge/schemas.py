@@ -1,0 +1,74 @@
+"""Pydantic models of the API's JSON bodies (they are the OpenAPI spec's schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """One problem in a batch, as `alignment-ci validate` reports it."""
+
+    line: int | None = Field(description="1-based physical line (CSV: the header is line 1); null for the whole file.")
+    column: str | None = Field(description="Field name; null for a whole-line problem.")
+    kind: str = Field(description="Stable snake_case kind, e.g. invalid_choice, duplicate_key, pii.")
+    message: str
+    col: int | None = Field(None, description="1-based character position, when known.")
+
+
+class PullRequest(BaseModel):
+    number: int
+    url: str
+
+
+class BatchAnswer(BaseModel):
+    """The answer to a push: accepted (201; 200 for the same content again) or rejected (422, 409)."""
+
+    batch_id: str | None
+    accepted: bool
+    status: str = Field(description="received, rejected, pr_open, gates_passed, gates_failed, merged or failed.")
+    rows: int
+    errors: list[Problem]
+    warnings: list[Problem]
+    error_count: int = Field(description="Exact number of errors (the list stops at validation.max_errors).")
+    warning_count: int
+    duplicate: bool = Field(description="True when this content was pushed before: the answer is that batch's.")
+    sha256: str | None = Field(description="sha256 of the stored, normalized Parquet (accepted batches).")
+    pr: PullRequest | None = Field(description="The pull request that carries the batch's manifest (accepted batches).")
+
+
+class BatchStatus(BaseModel):
+    batch_id: str
+    status: str = Field(description="received, rejected, pr_open, gates_passed, gates_failed, merged or failed.")
+    format: str
+    rows: int | None
+    sha256: str | None
+    pr: PullRequest | None
+    error_count: int
+    warning_count: int
+    created_at: str | None
+    updated_at: str | None
+    merged_at: str | None = Field(None, description="When the batch's pull request was merged (accepted).")
+
+
+class BatchList(BaseModel):
+    batches: list[BatchStatus]
+
+
+class ErrorDetail(BaseModel):
+    detail: Any = Field(description="What was wrong and what to do.")
+
+
+class WebhookAnswer(BaseModel):
+    handled: bool = Field(description="False for actions other than ANNOTATION_CREATED / ANNOTATION_UPDATED.")
+    action: str | None
+    annotation_id: int | None
+    task_id: int | None
+    revisions: int = Field(description="How many deliveries of this annotation the bridge has stored.")
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    version: str

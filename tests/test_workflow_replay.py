@@ -1,0 +1,338 @@
+"""Replay the workflows' `run:` steps for real (tests/workflow_replay.py) on embedded defaults.
+
+The workspace is a git repository like an alignment repo: a base commit on main, then a
+vendor branch whose commit adds one batch manifest (the batch ingested with the real CLI
+into the workspace's local store). The PR workflow runs with the local forge and the
+local training backend (repository variables), the tiny model and two training steps
+(alignment.yaml of the workspace). A renamed command or flag fails these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from .workflow_replay import (
+    ReplayError,
+    Status,
+    WorkflowReplay,
+    evaluate,
+    evaluate_if,
+    parse_env_file,
+    pull_request_event,
+    push_event,
+    replay_action,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PR_WORKFLOW = ROOT / ".github" / "workflows" / "alignment-pr.yml"
+ROLLOUT_WORKFLOW = ROOT / ".github" / "workflows" / "rollout.yml"
+BIN_DIR = str(Path(sys.executable).parent)  # the environment running the tests has alignment-ci
+REPOSITORY = "acme-ai/alignment-repo"
+BATCH = "acme-2026-11-101"
+PR_VARS = {"ALIGNMENT_CI_FORGE": "local", "ALIGNMENT_CI_TRAIN_BACKEND": "local", "ALIGNMENT_CI_TRAIN_STAGES": "reward"}
+REPLAY_CONFIG = """\
+# The replay's alignment.yaml: tiny model, two training steps, a quick bootstrap.
+project: workflow-replay
+training:
+  reward: {max_steps: 2}
+quality:
+  bootstrap_samples: 20
+gates:
+  inconclusive_blocks: false
+rollout:
+  stages:
+    - {percent: 50, min_events: 100, min_minutes: 0}
+    - {percent: 100, min_events: 0, min_minutes: 0, manual_approval: true}
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIGNMENT_CI_", "GITHUB_"))}
+    env.update({"PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1", "GIT_AUTHOR_NAME": "Vendor Bot", "GIT_AUTHOR_EMAIL": "bot@example.com",
+                "GIT_COMMITTER_NAME": "Vendor Bot", "GIT_COMMITTER_EMAIL": "bot@example.com"})
+    return env
+
+
+def _git(ws: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ws, check=True, capture_output=True, text=True, env=_env()).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> dict:
+    """An alignment repo: main (gates, config) and a vendor branch adding one batch manifest."""
+    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+
+    ws = tmp_path_factory.mktemp("pristine") / "repo"
+    ws.mkdir()
+    shutil.copytree(ROOT / "gates", ws / "gates", ignore=shutil.ignore_patterns("__pycache__"))
+    (ws / "datasets_manifest").mkdir()
+    if (ROOT / "datasets_manifest" / "eval").is_dir():
+        shutil.copytree(ROOT / "datasets_manifest" / "eval", ws / "datasets_manifest" / "eval")
+    (ws / "datasets_manifest" / ".gitkeep").write_text("", encoding="utf-8")
+    (ws / "alignment.yaml").write_text(REPLAY_CONFIG, encoding="utf-8")
+    (ws / ".gitignore").write_text(".alignment-ci/\nincoming/\n", encoding="utf-8")
+    _git(ws, "init", "-q", "-b", "main")
+    _git(ws, "add", "-A")
+    _git(ws, "commit", "-qm", "alignment repo")
+    base = _git(ws, "rev-parse", "HEAD")
+    _git(ws, "checkout", "-qb", f"acme/{BATCH}")
+    write_jsonl(make_pairwise_batch(batch_id=BATCH, n_items=80, seed=3), ws / "incoming" / f"{BATCH}.jsonl")
+    subprocess.run(["alignment-ci", "ingest", f"incoming/{BATCH}.jsonl", "--vendor", "acme"], cwd=ws, env=_env(),
+                   check=True, capture_output=True)
+    _git(ws, "add", "-A")
+    _git(ws, "commit", "-qm", f"Label batch {BATCH} from acme")
+    return {"ws": ws, "base": base, "head": _git(ws, "rev-parse", "HEAD")}
+
+
+def _copy(pristine: dict, tmp_path: Path) -> Path:
+    ws = tmp_path / "repo"
+    shutil.copytree(pristine["ws"], ws, symlinks=True)
+    return ws
+
+
+def _pr_event(base: str, head: str, *, fork: bool = False) -> dict:
+    return pull_request_event(repository=REPOSITORY, number=7, head_sha=head, base_sha=base, head_ref=f"acme/{BATCH}",
+                              head_repository="mallory/alignment-repo" if fork else None)
+
+
+@pytest.fixture(scope="module")
+def pr_run(pristine, tmp_path_factory) -> dict:
+    ws = _copy(pristine, tmp_path_factory.mktemp("pr"))
+    replay = WorkflowReplay(PR_WORKFLOW, ws, env=_env(), vars=PR_VARS, repository=REPOSITORY)
+    result = replay.run("pull_request", _pr_event(pristine["base"], pristine["head"]))
+    return {**pristine, "ws": ws, "replay": replay, "result": result}
+
+
+# --------------------------------------------------------------------------- the PR workflow
+
+
+def test_pr_replay_runs_every_job_and_passes(pr_run):
+    r = pr_run["result"]
+    assert {name: job.result for name, job in r.jobs.items()} == {
+        "validate": "success", "quality": "success", "train": "success", "gate": "success", "report": "success",
+    }, r.describe()
+    assert r["validate"].environment == "training" and r["train"].environment == "training" and r["gate"].environment == "training"
+    assert r["quality"].environment is None and r["report"].environment is None
+
+
+def test_validate_outputs_only_the_changed_batch(pr_run):
+    out = pr_run["result"]["validate"].outputs
+    assert out["count"] == "1"
+    assert json.loads(out["batches"]) == [BATCH]
+    # multi-line output (name<<DELIMITER) carried through GITHUB_OUTPUT into the job output
+    assert out["summary"].splitlines()[0] == "| batch | rows | accepted | errors | warnings |"
+    assert out["summary"].splitlines()[2].startswith(f"| {BATCH} | 400 | true | 0 |")
+    fetched = pr_run["ws"] / ".alignment-ci" / "out" / "batches" / f"{BATCH}.parquet"
+    manifest = _git(pr_run["ws"], "show", f"HEAD:datasets_manifest/batches/acme/{BATCH}.yaml")
+    import hashlib
+
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() in manifest
+
+
+def test_quality_reports_the_planted_raters(pr_run):
+    out = pr_run["result"]["quality"].outputs
+    health = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "batches" / f"{BATCH}.health.json").read_text())
+    assert out["verdict"] == health["verdict"]
+    assert int(out["flagged"]) == len(health["flagged_raters"]) >= 1
+    assert "flagged" in pr_run["result"]["quality"].summary.lower()
+
+
+def test_train_trains_on_a_miss_and_gate_uses_its_run(pr_run):
+    train = pr_run["result"]["train"]
+    assert train.outputs["cached"] == "false"
+    assert train.step("wait").outcome == "skipped"  # local backend: nothing detached to wait for
+    record = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "train" / "reward.json").read_text())
+    assert train.outputs["candidate"] == record["run_key"] and len(record["run_key"]) == 64
+    assert json.loads(train.outputs["runs"]) == {"reward": record["run_key"]}
+    gates = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "gates" / "gate.json").read_text())
+    assert pr_run["result"]["gate"].outputs["verdict"] == gates["verdict"] == "pass"
+
+
+def test_report_is_published_to_the_local_forge_with_the_status(pr_run):
+    ws, head = pr_run["ws"], pr_run["head"]
+    report = pr_run["result"]["report"]
+    assert report.outputs["verdict"] == "pass"
+    forge = ws / ".alignment-ci" / "forge"
+    statuses = json.loads((forge / "statuses" / f"{head}.json").read_text())
+    assert statuses["statuses"]["alignment-ci/gates"]["state"] == "success"
+    comment = (forge / "comments" / "7" / "report.md").read_text()
+    rendered = (ws / ".alignment-ci" / "out" / "report" / "report.md").read_text()
+    assert rendered.strip() in comment
+    # the step summary carries the report's summary (report honours GITHUB_STEP_SUMMARY)
+    summary = (ws / ".alignment-ci" / "out" / "report" / "summary.md").read_text()
+    assert summary.strip() and summary.strip() in report.summary
+    assert report.step("Fail when a stage failed").outcome == "skipped"
+
+
+@pytest.mark.slow
+def test_rerun_hits_the_training_cache_and_a_tighter_gate_fails(pr_run):
+    """A new commit on the PR makes inconclusive gates block: training is a cache hit, the
+    gate job fails, report still runs, updates the sticky comment and sets `failure`."""
+    ws = pr_run["ws"]
+    text = (ws / "alignment.yaml").read_text().replace("inconclusive_blocks: false", "inconclusive_blocks: true")
+    (ws / "alignment.yaml").write_text(text)
+    _git(ws, "commit", "-qam", "Inconclusive gates block")
+    head = _git(ws, "rev-parse", "HEAD")
+    r = pr_run["replay"].run("pull_request", _pr_event(pr_run["base"], head), run_id=2)
+    assert r["train"].outputs["cached"] == "true", r.describe()
+    assert r["train"].outputs["candidate"] == pr_run["result"]["train"].outputs["candidate"]
+    assert r["gate"].result == "failure" and r["gate"].outputs["verdict"] == "fail"
+    assert r["report"].outputs["verdict"] == "fail"
+    assert r["report"].step("report").outcome == "success"
+    assert r["report"].step("Fail when a stage failed").outcome == "failure"
+    forge = ws / ".alignment-ci" / "forge"
+    assert json.loads((forge / "statuses" / f"{head}.json").read_text())["statuses"]["alignment-ci/gates"]["state"] == "failure"
+    index = json.loads((forge / "comments" / "index.json").read_text())
+    assert index["7/report"]["id"] == 1 and index["7/report"]["revisions"] == 2
+
+
+def test_fork_pull_request_skips_the_jobs_with_secrets(pristine, tmp_path):
+    ws = _copy(pristine, tmp_path)
+    r = WorkflowReplay(PR_WORKFLOW, ws, env=_env(), vars=PR_VARS, repository=REPOSITORY).run(
+        "pull_request", _pr_event(pristine["base"], pristine["head"], fork=True))
+    assert {n: j.result for n, j in r.jobs.items()} == {
+        "validate": "skipped", "quality": "skipped", "train": "skipped", "gate": "skipped", "report": "success",
+    }, r.describe()
+    assert "Pull request from a fork" in r["report"].summary
+    assert r["report"].outputs["verdict"] == "not run"
+    assert not (ws / ".alignment-ci" / "forge" / "statuses").exists()  # nothing published
+
+
+def test_a_renamed_flag_fails_the_replay(pristine, tmp_path):
+    ws = _copy(pristine, tmp_path)
+    broken = tmp_path / "alignment-pr.yml"
+    text = PR_WORKFLOW.read_text()
+    assert text.count('--fetch "$OUT/batches"') == 1
+    broken.write_text(text.replace('--fetch "$OUT/batches"', '--fetch-dir "$OUT/batches"'))
+    r = WorkflowReplay(broken, ws, env=_env(), vars=PR_VARS, repository=REPOSITORY).run(
+        "pull_request", _pr_event(pristine["base"], pristine["head"]))
+    changed = r["validate"].step("changed")
+    assert changed.outcome == "failure" and changed.exit_code == 2
+    assert "No such option" in changed.log
+    assert r["validate"].step("validate").outcome == "skipped"
+    assert [r[j].result for j in ("validate", "quality", "train", "gate", "report")] == ["failure", "skipped", "skipped", "skipped", "failure"]
+    assert r["report"].step("report").outcome == "success"  # report always runs
+    assert [s.id or s.name for s in r.failed_steps()] == ["changed", "Fail when a stage failed"]
+
+
+# ------------------------------------------------------------------------ the rollout workflow
+
+
+def _deliver_events(job: str, step_id: str | None, workspace: Path, env: dict[str, str]) -> None:
+    """Production traffic for the canary's watch loop: simulated, after the rollout started."""
+    if (job, step_id) != ("canary", "watch"):
+        return
+    from alignment_ci.rollout.simulator import TrafficSimulator, healthy
+
+    start = json.loads((workspace / ".alignment-ci" / "out" / "rollout" / "start.json").read_text())
+    time.sleep(1.0)  # events after the routing table was applied
+    now = datetime.now(timezone.utc)
+    sim = TrafficSimulator(healthy(), start["baseline"], start["candidate"], events_per_minute=60000, seed=1)
+    events = sim.emit(now - timedelta(seconds=0.9), now, start["percent"])
+    folder = workspace / ".alignment-ci" / "events"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "events.jsonl", "w", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(json.dumps(event, default=str) + "\n")
+
+
+@pytest.mark.slow
+def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
+    ws = pr_run["ws"]
+    _git(ws, "checkout", "-q", "main")
+    before = _git(ws, "rev-parse", "HEAD")
+    _git(ws, "merge", "-q", "--no-ff", "-m", "Merge pull request #7", f"acme/{BATCH}")
+    after = _git(ws, "rev-parse", "HEAD")
+    replay = WorkflowReplay(ROLLOUT_WORKFLOW, ws, env=_env(), repository=REPOSITORY, actor="release-manager",
+                            before_step=_deliver_events, vars={
+                                "ALIGNMENT_CI_FORGE": "local", "ALIGNMENT_CI_TRAIN_BACKEND": "local",
+                                "ALIGNMENT_CI_ROLLOUT_STAGE": "reward", "ALIGNMENT_CI_PRODUCTION_MODEL": "model-baseline",
+                                "ALIGNMENT_CI_STEP_INTERVAL_S": "0", "ALIGNMENT_CI_MAX_STEPS": "3"})
+    r = replay.run("push", push_event(repository=REPOSITORY, before=before, after=after))
+    assert {n: j.result for n, j in r.jobs.items()} == {
+        "prepare": "success", "canary": "success", "production": "success", "control": "skipped"}, r.describe()
+    record = json.loads((ws / ".alignment-ci" / "out" / "rollout" / "candidate.json").read_text())
+    assert record["cached"] is True  # the PR trained it
+    assert r["prepare"].outputs["candidate"] == record["artifact"]
+    assert r["prepare"].outputs["rollout_id"] == f"main-{after[:12]}"
+    assert (r["canary"].environment, r["production"].environment) == ("canary", "production")
+    assert r["canary"].outputs == {"status": "paused", "percent": "50"}
+    assert r["production"].outputs["status"] == "completed"
+    deployments = sorted((ws / ".alignment-ci" / "forge" / "deployments").glob("*.json"))
+    states = [s["state"] for d in deployments for s in json.loads(d.read_text())["statuses"]]
+    assert states == ["in_progress", "in_progress", "success"]
+
+    control = replay.run("workflow_dispatch", {}, inputs={"action": "resume", "rollout_id": f"main-{after[:12]}"}, run_id=3)
+    assert [j.result for j in control.jobs.values()] == ["skipped", "skipped", "skipped", "success"], control.describe()
+    assert control["control"].environment == "canary"
+    assert control["control"].outputs["status"] == "completed"
+
+
+# ------------------------------------------------------------------------- the composite action
+
+
+def test_composite_action_runs_a_command_and_returns_its_json(pristine, tmp_path):
+    from alignment_ci.config import load_config
+    from alignment_ci.data.manifest import snapshot
+
+    ws = _copy(pristine, tmp_path)
+    job = replay_action(ROOT / "action.yml", ws, {"command": "manifest snapshot", "install": "false"}, env=_env())
+    assert job.result == "success", "\n".join(s.log for s in job.steps)
+    assert [s.outcome for s in job.steps] == ["skipped", "skipped", "success"]
+    assert job.outputs["exit-code"] == "0"
+    assert json.loads(job.outputs["json"])["snapshot"] == snapshot(load_config(ws / "alignment.yaml"))["snapshot"]
+
+    failed = replay_action(ROOT / "action.yml", ws, {"command": "validate missing.jsonl", "install": "false"}, env=_env())
+    assert failed.result == "failure" and failed.outputs["exit-code"] == "2"
+
+
+# ---------------------------------------------------------------------------- the harness itself
+
+
+def test_outputs_file_parses_multiline_values_like_the_runner():
+    text = "count=2\nbatches=[\"a\",\"b\"]\nsummary<<EOF_1f\n| a |\n\n| b |\nEOF_1f\nempty=\n"
+    assert parse_env_file(text) == {"count": "2", "batches": '["a","b"]', "summary": "| a |\n\n| b |", "empty": ""}
+    with pytest.raises(ReplayError, match="no closing delimiter"):
+        parse_env_file("x<<END\nnever closed\n")
+
+
+def test_expressions_follow_github_semantics():
+    ctx = {"steps": {"s": {"outputs": {"count": "0", "n": "3"}}}, "needs": {"a": {"result": "success"}, "b": {"result": "failure"}},
+           "github": {"event_name": "pull_request"}, "vars": {}, "inputs": {}}
+    assert evaluate("steps.s.outputs.count != '0'", ctx) is False
+    assert evaluate("steps.s.outputs.n == 3", ctx) is True  # loose: '3' == 3
+    assert evaluate("github.event_name == 'PULL_REQUEST'", ctx) is True  # strings compare ignoring case
+    assert evaluate("vars.MISSING || 'modal'", ctx) == "modal"
+    assert evaluate("contains(needs.*.result, 'failure')", ctx) is True
+    assert evaluate("steps.missing.outputs.x", ctx) is None
+    assert evaluate_if("needs.a.result == 'success'", ctx, Status(failed=True, all_succeeded=False)) is False  # success() implied
+    assert evaluate_if("${{ always() }}", ctx, Status(failed=True, all_succeeded=False)) is True
+    assert evaluate_if("!cancelled() && needs.a.result == 'success'", ctx, Status(failed=True, all_succeeded=False)) is True
+    with pytest.raises(ReplayError, match="unknown context"):
+        evaluate("secret.TOKEN", ctx)
+
+
+def test_a_failed_step_skips_the_rest_but_not_failure_steps(tmp_path):
+    wf = tmp_path / "wf.yml"
+    wf.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    outputs:\n      x: ${{ steps.one.outputs.x }}\n    steps:\n"
+        "      - id: one\n        run: echo 'x=1' >> \"$GITHUB_OUTPUT\"; echo \"FROM_ENV=yes\" >> \"$GITHUB_ENV\"\n"
+        "      - id: two\n        run: test \"$FROM_ENV\" = yes && false\n"
+        "      - id: three\n        run: echo never\n"
+        "      - id: four\n        if: failure()\n        run: echo cleanup\n"
+        "  b:\n    needs: a\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo never\n"
+    )
+    r = WorkflowReplay(wf, tmp_path, env=_env()).run("push", push_event(repository=REPOSITORY, before="0" * 40, after="1" * 40))
+    assert [s.outcome for s in r["a"].steps] == ["success", "failure", "skipped", "success"]
+    assert r["a"].result == "failure" and r["a"].outputs == {"x": "1"}
+    assert r["b"].result == "skipped"
