@@ -6,14 +6,12 @@ that need them, so `alignment-ci --help` starts fast and without torch.
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .errors import AlignmentCIError

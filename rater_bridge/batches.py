@@ -36,9 +36,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from alignment_ci import __version__
 from alignment_ci.config import Config
-from alignment_ci.data.manifest import MANIFEST_SCHEMA_VERSION, batch_statistics, check_id
+from alignment_ci.data.manifest import batch_statistics, build_manifest, check_id
 from alignment_ci.errors import AlignmentCIError, InputError
 from alignment_ci.textsafety import escape_markdown, truncate
 
@@ -123,44 +122,6 @@ def upload_key(content_sha256: str, fmt: str, batch_id: str | None, dimension: s
 
 
 # ----------------------------------------------------------------------------- manifest
-def build_manifest(
-    *,
-    config: Config,
-    vendor: str,
-    report: Any,
-    stats: dict[str, Any],
-    digest: str,
-    store_uri: str,
-    source: dict[str, Any],
-) -> dict[str, Any]:
-    """The manifest of an accepted batch, the same keys as :func:`alignment_ci.data.manifest.ingest_batch`
-    writes (that function builds its dict inline; it should be split so the two share this)."""
-    warnings: dict[str, int] = {}
-    for issue in report.warnings:
-        warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
-    return {
-        "schema": MANIFEST_SCHEMA_VERSION,
-        "batch_id": report.batch_id,
-        "vendor": vendor,
-        "task_type": report.task_type,
-        "taxonomy_version": config.taxonomy.version,
-        "rows": stats["rows"],
-        "items": stats["items"],
-        "raters": stats["raters"],
-        "gold_rows": stats["gold_rows"],
-        "dimensions": stats["dimensions"],
-        "sha256": digest,
-        "store_uri": store_uri,
-        "format": "parquet",
-        "source": source,
-        "sampling": stats["sampling"],
-        "warnings": {"pii": warnings.get("pii", 0), "formula": warnings.get("formula", 0), **warnings},
-        "rater_ids": stats["rater_ids"],
-        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "tool_version": __version__,
-    }
-
-
 def manifest_repo_path(config: Config, vendor: str, batch_id: str) -> str:
     """``datasets_manifest/batches/<vendor>/<batch_id>.yaml`` (``paths.manifests`` first), as a repository path."""
     base = config.paths.manifests.strip("/") or "datasets_manifest"

@@ -140,6 +140,43 @@ def batch_statistics(parquet_path: Path) -> dict[str, Any]:
     }
 
 
+def build_manifest(
+    *,
+    config: Config,
+    vendor: str,
+    report: Any,
+    stats: dict[str, Any],
+    digest: str,
+    store_uri: str,
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of an accepted batch (``ingest`` and the rater bridge both write this)."""
+    warnings: dict[str, int] = {}
+    for issue in report.warnings:
+        warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
+    return {
+        "schema": MANIFEST_SCHEMA_VERSION,
+        "batch_id": report.batch_id,
+        "vendor": vendor,
+        "task_type": report.task_type,
+        "taxonomy_version": config.taxonomy.version,
+        "rows": stats["rows"],
+        "items": stats["items"],
+        "raters": stats["raters"],
+        "gold_rows": stats["gold_rows"],
+        "dimensions": stats["dimensions"],
+        "sha256": digest,
+        "store_uri": store_uri,
+        "format": "parquet",
+        "source": source,
+        "sampling": stats["sampling"],
+        "warnings": {"pii": warnings.get("pii", 0), "formula": warnings.get("formula", 0), **warnings},
+        "rater_ids": stats["rater_ids"],
+        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tool_version": __version__,
+    }
+
+
 @dataclass
 class IngestResult:
     accepted: bool
@@ -196,30 +233,15 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
         store = store if store is not None else open_store(config)
         digest = store.put_blob(normalized)
         stats = batch_statistics(normalized)
-    warnings: dict[str, int] = {}
-    for issue in report.warnings:
-        warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
-    manifest = {
-        "schema": MANIFEST_SCHEMA_VERSION,
-        "batch_id": batch_id,
-        "vendor": vendor,
-        "task_type": report.task_type,
-        "taxonomy_version": config.taxonomy.version,
-        "rows": stats["rows"],
-        "items": stats["items"],
-        "raters": stats["raters"],
-        "gold_rows": stats["gold_rows"],
-        "dimensions": stats["dimensions"],
-        "sha256": digest,
-        "store_uri": store.blob_uri(digest),
-        "format": "parquet",
-        "source": {"file": truncate(path.name, 200), "sha256": source_sha, "bytes": path.stat().st_size},
-        "sampling": stats["sampling"],
-        "warnings": {"pii": warnings.get("pii", 0), "formula": warnings.get("formula", 0), **warnings},
-        "rater_ids": stats["rater_ids"],
-        "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "tool_version": __version__,
-    }
+    manifest = build_manifest(
+        config=config,
+        vendor=vendor,
+        report=report,
+        stats=stats,
+        digest=digest,
+        store_uri=store.blob_uri(digest),
+        source={"file": truncate(path.name, 200), "sha256": source_sha, "bytes": path.stat().st_size},
+    )
     target = manifest_path(config, vendor, batch_id)
     _write_atomic(target, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
     log = lineage if lineage is not None else LineageLog(store)

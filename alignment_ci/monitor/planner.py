@@ -198,7 +198,6 @@ def rank_uncertain(
             raise InputError("planner.uncertainty is rm-margin but some pool items lack rm_margin")
         p = 1 / (1 + np.exp(-margins))
         scores = expected_gradient_length(p)
-        vectors = margins[:, None]
         order = list(np.argsort(-scores, kind="stable"))
         reasons = [f"uncertain: reward-model margin {m:+.3f} (p={pi:.3f})" for m, pi in zip(margins, p)]
     else:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..config import Config
-from ..errors import InputError, IntegrityError
+from ..errors import InputError
 from .specs import STAGES, StageJob
 
 RUNS_KIND = "runs"
@@ -249,7 +249,6 @@ def train(
 
     The record has ``cached: true`` when the run key was already in the store.
     """
-    from ..lineage import LineageLog
     from ..store import open_store
 
     if stage not in STAGES:
