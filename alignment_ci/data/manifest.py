@@ -13,7 +13,6 @@ manifest (temp file + rename) → lineage entry.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import yaml
 
 from .. import __version__
 from ..config import Config
+from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
 from ..textsafety import pseudonymize, redact_pii, truncate
 
@@ -84,20 +84,6 @@ def find_batch(config: Config, batch_id: str) -> tuple[Path, dict[str, Any]] | N
         if data.get("batch_id") == batch_id:
             return path, data
     return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def batch_statistics(parquet_path: Path) -> dict[str, Any]:
