@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from .config import Config, config_to_dict
-from .reporting import render_issues
+from .errors import AlignmentCIError
 
 
 def _workspace(workdir: Path | None) -> Path:
@@ -29,7 +29,7 @@ def _workspace(workdir: Path | None) -> Path:
 
 def run_demo(workdir: Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the demo; returns a summary (also what `demo --format json` prints)."""
-    from .data.manifest import ingest_batch, snapshot, verify_manifests
+    from .data.manifest import snapshot, verify_manifests
     from .lineage import LineageLog
     from .store import open_store
     from .synth import PLANTED_BAD_RATERS, make_bad_batch_lines, make_pairwise_batch, write_jsonl
@@ -53,53 +53,71 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     )
     bad = incoming / "acme-2026-11-002.jsonl"
     bad.write_text("\n".join(make_bad_batch_lines("acme-2026-11-002")) + "\n", encoding="utf-8")
-    console.rule("1. ingest the vendor's batches")
+    from .demo_loop import BridgeProcess, Vendor, merge_pull_request
+
     store = open_store(config)
     lineage = LineageLog(store)
-    with console.status("validating and ingesting acme-2026-11-001 …"):
-        result = ingest_batch(good, "acme", config, store=store, lineage=lineage)
-    m = result.manifest
-    table = Table(title="accepted batch acme-2026-11-001")
-    table.add_column("dimension")
-    table.add_column("rows", justify="right")
-    table.add_column("items", justify="right")
-    table.add_column("raters", justify="right")
-    table.add_column("choices")
-    for dim, entry in m["dimensions"].items():
-        choices = ", ".join(f"{k}={v}" for k, v in entry.get("choices", {}).items())
-        table.add_row(dim, str(entry["rows"]), str(entry["items"]), str(entry["raters"]), choices)
-    console.print(table)
-    console.print(f"stored as [bold]{m['sha256'][:16]}…[/bold] ({escape(m['store_uri'])})")
-    summary["accepted_batch"] = {"batch_id": result.batch_id, "sha256": m["sha256"], "rows": m["rows"], "manifest": str(result.manifest_path)}
+    config_path = ws / "alignment.yaml"
+    with BridgeProcess(config_path) as bridge:
+        console.rule(f"1. the vendor pushes its batches through the rater bridge ({bridge.url})")
+        vendor = Vendor(bridge, bridge.add_vendor("acme"))
+        with console.status("POST /v1/batches acme-2026-11-001 …"):
+            code, answer = vendor.push(good)
+        if code != 201 or not answer.get("accepted"):
+            raise AlignmentCIError(f"the bridge refused the demo batch ({code}): {str(answer)[:500]}")
+        pr = answer["pr"]
+        console.print(f"HTTP {code}: accepted, pull request #{pr['number']} opened on branch labels/acme/{escape(answer['batch_id'])} ({escape(pr['url'])})")
+        merged = merge_pull_request(config, pr["number"])
+        bridge.mark("acme", answer["batch_id"], "merged")
+        console.print(f"the gates would run on that PR; the demo merges it: {escape(', '.join(merged))}")
+        m = yaml.safe_load((ws / merged[0]).read_text(encoding="utf-8"))
+        table = Table(title="accepted batch acme-2026-11-001")
+        table.add_column("dimension")
+        table.add_column("rows", justify="right")
+        table.add_column("items", justify="right")
+        table.add_column("raters", justify="right")
+        table.add_column("choices")
+        for dim, entry in m["dimensions"].items():
+            choices = ", ".join(f"{k}={v}" for k, v in entry.get("choices", {}).items())
+            table.add_row(dim, str(entry["rows"]), str(entry["items"]), str(entry["raters"]), choices)
+        console.print(table)
+        console.print(f"stored as [bold]{m['sha256'][:16]}…[/bold] ({escape(m['store_uri'])})")
+        summary["accepted_batch"] = {"batch_id": m["batch_id"], "sha256": m["sha256"], "rows": m["rows"], "manifest": str(ws / merged[0]), "pr": pr}
 
-    rejected = ingest_batch(bad, "acme", config, store=store, lineage=lineage)
-    console.print("\n[bold]acme-2026-11-002[/bold] has the mistakes vendors make:")
-    render_issues(console, bad.relative_to(ws), rejected.report)
-    console.print("nothing of the rejected batch was written (no blob, no manifest, no lineage entry)")
-    summary["rejected_batch"] = {
-        "accepted": rejected.accepted,
-        "errors": [{"line": e.line, "column": e.column, "kind": e.kind} for e in rejected.report.errors],
-    }
+        bad_code, rejected = vendor.push(bad)
+        console.print(f"\n[bold]acme-2026-11-002[/bold] has the mistakes vendors make — HTTP {bad_code}, answered at once:")
+        for e in rejected.get("errors", []):
+            where = f"{bad.relative_to(ws)}:{e['line']}" + (f":{e['col']}" if e.get("col") else "")
+            column = f" [{escape(str(e['column']))}]" if e.get("column") else ""
+            console.print(f"{escape(where)}: [red]error[/red] {escape(e['kind'])}{column}: {escape(e['message'])}")
+        console.print("nothing of the rejected batch was written (no blob, no manifest, no pull request)")
+        summary["rejected_batch"] = {
+            "status": bad_code,
+            "accepted": rejected.get("accepted"),
+            "errors": [{"line": e["line"], "column": e.get("column"), "kind": e["kind"]} for e in rejected.get("errors", [])],
+        }
+        again_code, again = vendor.push(good)
+        same = again.get("pr") == pr and again.get("duplicate")
+        console.print(f"pushing the same file again: HTTP {again_code}, {'the same batch and pull request (idempotent)' if same else 'a new PR?!'}")
+        summary["reingest_noop"] = bool(same)
+        summary["bridge_status"] = vendor.status(m["batch_id"]).get("status")
 
-    again = ingest_batch(good, "acme", config, store=store, lineage=lineage)
-    console.print(f"re-ingesting the same file: {'no-op, already ingested' if again.already_ingested else 'ingested again?!'}")
-    summary["reingest_noop"] = again.already_ingested
+        # 2. What training will see: the snapshot, verified manifests, a verified audit log.
+        console.rule("2. dataset snapshot and audit log")
+        snap = snapshot(config)
+        verified = verify_manifests(config, store=store)
+        chain = lineage.verify().to_dict()
+        console.print(f"dataset snapshot: [bold]{snap['snapshot']}[/bold] ({len(snap['batches'])} batch)")
+        console.print(f"manifest verify: {'[green]ok[/green]' if verified['ok'] else '[red]FAILED[/red]'} ({verified['checked']} checked)")
+        console.print(f"lineage verify: {'[green]ok[/green]' if chain['ok'] else '[red]FAILED[/red]'} ({chain['checked']} entries)")
+        summary.update({"snapshot": snap["snapshot"], "manifests_ok": verified["ok"], "lineage_ok": chain["ok"]})
+        summary["planted_bad_raters"] = sorted(PLANTED_BAD_RATERS)
 
-    # 2. What training will see: the snapshot, verified manifests, a verified audit log.
-    console.rule("2. dataset snapshot and audit log")
-    snap = snapshot(config)
-    verified = verify_manifests(config, store=store)
-    chain = lineage.verify().to_dict()
-    console.print(f"dataset snapshot: [bold]{snap['snapshot']}[/bold] ({len(snap['batches'])} batch)")
-    console.print(f"manifest verify: {'[green]ok[/green]' if verified['ok'] else '[red]FAILED[/red]'} ({verified['checked']} checked)")
-    console.print(f"lineage verify: {'[green]ok[/green]' if chain['ok'] else '[red]FAILED[/red]'} ({chain['checked']} entries)")
-    summary.update({"snapshot": snap["snapshot"], "manifests_ok": verified["ok"], "lineage_ok": chain["ok"]})
-    summary["planted_bad_raters"] = sorted(PLANTED_BAD_RATERS)
-
-    summary["quality"] = _quality_step(console, config, good)
-    summary["training"] = _training_step(console, config, store)
-    summary["gates"] = _gate_step(console, config, store, summary["training"], good)
-    summary["rollout"] = _rollout_step(console, config, store, summary["training"])
+        summary["quality"] = _quality_step(console, config, good)
+        summary["training"] = _training_step(console, config, store)
+        summary["gates"] = _gate_step(console, config, store, summary["training"], good)
+        summary["rollout"] = _rollout_step(console, config, store, summary["training"])
+        summary["loop"] = _closed_loop_step(console, config, bridge, vendor, good)
 
     console.rule("outputs")
     console.print(f"health:     {escape(str(ws / 'out' / 'health.md'))}")
@@ -296,3 +314,70 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
         "files": {k: str(v) for k, v in files.items()},
         "comment": comment,
     }
+
+
+def _closed_loop_step(console: Console, config: Config, bridge, vendor, batch: Path) -> dict[str, Any]:
+    """Production failures → triage → rater queue → the vendor pulls tasks (gold mixed in) → next batch."""
+    import json
+    import random
+
+    from .demo_loop import _cli, judge, production_events
+    from .monitor import queue as q
+    from .synth import write_jsonl
+
+    console.rule("7. production failures go back to the raters")
+    events_dir = config.root / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    events = production_events(events_dir / "production.jsonl")
+    with console.status("triage: failure signals, near-duplicate grouping (MiniLM embeddings), priority …"):
+        flagged = _cli(config.root / "alignment.yaml", "monitor", "ingest", str(events), "--out", str(config.root / "out" / "flagged.jsonl"), "--enqueue")
+    console.print(
+        f"{flagged['events']} production events ({flagged['opted_out_dropped']} of opted-out users dropped) → "
+        f"{flagged['failing_events']} failing (thumbs down {flagged['signals']['thumbs_down']}, corrections "
+        f"{flagged['signals']['correction']}, escalations {flagged['signals']['escalation']}) → {flagged['groups']} "
+        f"near-duplicate groups, prioritised by severity × frequency × customer value → {flagged['enqueued']} queued for raters"
+    )
+    # Gold items (from the merged batch's gold answers) and a calibration set for new raters.
+    rows = [json.loads(line) for line in batch.read_text(encoding="utf-8").splitlines()]
+    gold = {r["item_id"]: r for r in rows if r.get("gold_choice") in ("a", "b")}
+    engine = q.open_queue(config)
+    with q.session_scope(engine) as s:
+        gold_ids = set(q.enqueue(s, [
+            {"item_id": f"gold-{r['item_id']}", "prompt": r["prompt"], "responses": [r["response_a"], r["response_b"]],
+             "dimension": r["dimension"], "is_gold": True, "gold_answer": r["gold_choice"]}
+            for r in list(gold.values())[:20]
+        ]).ids)
+        for dim in config.taxonomy.names:
+            sample = [r for r in gold.values() if r["dimension"] == dim][:3] or list(gold.values())[:3]
+            q.add_calibration_items(s, dim, [{"prompt": r["prompt"], "responses": [r["response_a"], r["response_b"]], "answer": r["gold_choice"]} for r in sample])
+    rng = random.Random(7)
+    judged: list[dict[str, Any]] = []
+    served_gold = 0
+    for rater in ("r01", "r02"):
+        first = vendor.tasks(rater, 10)
+        phases = sorted({t["phase"] for t in first})
+        for dim in sorted({t["dimension"] for t in first if t["phase"] == "calibration"}):
+            answers = {t["task_id"]: judge(t, random.Random(0)) for t in first if t["phase"] == "calibration" and t["dimension"] == dim}
+            result = vendor.calibrate(rater, dim, answers)
+            console.print(f"{rater}: new to {escape(dim)} → onboarding/calibration first ({', '.join(phases)}); passed: {result.get('passed')}")
+        real = [t for t in vendor.tasks(rater, 12) if t["phase"] == "task"]
+        served_gold += sum(t["task_id"] in gold_ids for t in real)
+        for t in real:
+            if len(t["responses"]) == 2:
+                judged.append({"task": t, "rater": rater, "choice": judge(t, rng)})
+    console.print(f"the vendor pulled {sum(1 for _ in judged)} pairwise tasks; {served_gold} were gold items, indistinguishable in the payload")
+    next_rows = [
+        {
+            "batch_id": "acme-2026-11-003", "item_id": j["task"]["task_id"], "rater_id": j["rater"], "dimension": j["task"]["dimension"],
+            "task_type": "pairwise", "prompt": j["task"]["prompt"], "response_a": j["task"]["responses"][0],
+            "response_b": j["task"]["responses"][1], "choice": j["choice"], "time_spent_s": round(rng.uniform(15, 50), 1),
+            "sampling_bucket": "production_failure", "sampling_reason": "triaged production failure",
+        }
+        for j in judged
+    ]
+    path = write_jsonl(next_rows, config.root / "incoming" / "acme" / "acme-2026-11-003.jsonl")
+    code, answer = vendor.push(path)
+    pr = (answer.get("pr") or {})
+    colour = "green" if code == 201 else "red"
+    console.print(f"the next batch comes back: acme-2026-11-003, {len(next_rows)} judgments → HTTP [{colour}]{code}[/{colour}], pull request #{pr.get('number')}")
+    return {"flagged": flagged, "tasks": len(judged), "gold_served": served_gold, "next_batch": {"status": code, "pr": pr, "rows": len(next_rows)}}

@@ -14,7 +14,8 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert summary["reingest_noop"] is True
     assert summary["manifests_ok"] and summary["lineage_ok"]
     kinds = {(e["line"], e["kind"]) for e in summary["rejected_batch"]["errors"]}
-    assert summary["rejected_batch"]["accepted"] is False
+    assert summary["rejected_batch"]["accepted"] is False and summary["rejected_batch"]["status"] == 422
+    assert summary["accepted_batch"]["pr"]["number"] == 1 and summary["bridge_status"] == "merged"
     # the planted mistakes of make_bad_batch_lines, at their physical lines
     assert (7, "invalid_value") in kinds
     assert (8, "duplicate") in kinds
@@ -37,7 +38,11 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert rollout["healthy"]["status"] == "completed" and rollout["healthy"]["path"] == ["2%", "10%", "50%", "100%"]
     assert rollout["regressed"]["status"] == "rolled_back"
     assert rollout["regressed"]["weights"]["policy-worse"] == 0.0
+    loop = summary["loop"]
+    assert loop["flagged"]["enqueued"] > 0 and loop["flagged"]["opted_out_dropped"] > 0
+    assert loop["tasks"] > 0 and loop["next_batch"]["status"] == 201 and loop["next_batch"]["pr"]["number"] == 2
     text = console.export_text()
     assert "nothing of the rejected batch was written" in text
+    assert not (tmp_path / "ws" / "datasets_manifest" / "batches" / "acme" / "acme-2026-11-002.yaml").exists()
     assert (tmp_path / "ws" / "alignment.yaml").exists()
     assert "planted bad raters caught: 4/4" in text

@@ -196,6 +196,27 @@ class LocalForge:
         return CheckRunRef(id=run_id, url=f"{path.resolve().as_uri()}#{run_id}")
 
     # ------------------------------------------------------------- pull requests
+    def merge_pull_request(self, number: int, into: str | Path) -> list[str]:
+        """Merge an open pull request of the local sink: write its files into ``into`` (the
+        working tree, as a merge would) and mark it merged. Returns the paths written."""
+        index_path = self.root / "prs" / "index.json"
+        with self._locked():
+            index = _read_json(index_path, {})
+            branch, entry = next(((b, e) for b, e in index.items() if e["number"] == number), (None, None))
+            if entry is None:
+                raise ForgeError(f"no pull request #{number} in the local forge")
+            if entry["state"] != "open":
+                raise ForgeError(f"pull request #{number} is {entry['state']}, not open")
+            files_dir = self.root / "prs" / str(number) / "files"
+            for p in entry["files"]:
+                check_repo_path(p)
+                _write_atomic(Path(into) / p, (files_dir / p).read_bytes())
+            entry["state"] = "merged"
+            entry["updated_at"] = _now()
+            index[branch] = entry
+            _write_json(index_path, index)
+        return list(entry["files"])
+
     def open_pull_request(
         self, branch: str, base: str, title: str, body: str, files: dict[str, bytes]
     ) -> PullRequestRef:
