@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import InputError
+from .errors import AlignmentCIError, InputError
 from .report import ReportData, publish_report, verdict_of, write_report
 
 RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
@@ -156,12 +156,18 @@ def _git_commit(root: Path) -> str | None:
     return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
-def batch_summaries(config: Config, files: Sequence[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Validate each file and summarise its label health: ``(validation, health)``."""
+def batch_summaries(
+    config: Config, files: Sequence[Path], sla_records: list[dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate each file and summarise its label health: ``(validation, health)``.
+
+    With ``sla_records``, each accepted batch's SLA record (decisions, rater time,
+    agreement, gold) is appended to it, under the vendor its manifest names."""
     from .data.readers import read_batch
     from .data.validate import validate_file
     from .quality.health import label_health
 
+    vendors = {m.get("batch_id"): m.get("vendor") for m in _manifests(config).values()} if sla_records is not None else {}
     validation, health = [], []
     for file in files:
         report = validate_file(file, config)
@@ -172,6 +178,11 @@ def batch_summaries(config: Config, files: Sequence[Path]) -> tuple[list[dict[st
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
             df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
             health.append(label_health(df, config, warnings=counts))
+            if sla_records is not None:
+                from .monitor.sla import batch_sla_record
+
+                vendor = vendors.get(report.batch_id) or "unknown"
+                sla_records.append(batch_sla_record(df, vendor, str(report.batch_id), None, config=config))
     return validation, health
 
 
@@ -198,25 +209,28 @@ def _manifest_validation(batches: list[dict[str, Any]], manifests: dict[str, dic
 
 
 def run_cost(config: Config, records: Sequence[dict[str, Any]], batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Annotation cost (rows × the vendor's price per label) plus compute (wall hours × GPU-hour price)."""
-    prices = config.cost.price_per_label
+    """Annotation cost (each merged judgment × the vendor's price per label) plus compute
+    (the runs' GPU-hours × price), priced by :mod:`alignment_ci.monitor.cost`."""
+    from .monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
+
     labels, annotation = 0, 0.0
     for b in batches:
         rows = int(b.get("rows") or 0)
         labels += rows
-        annotation += rows * prices.get(str(b.get("vendor")), prices.get("default", 0.0))
+        annotation += annotation_cost(rows, 1, str(b.get("vendor") or "default"), config.cost.price_per_label)["cost"]
     gpu_hours, gpu_usd, kinds = 0.0, 0.0, set()
     for r in records:
-        hours = float(r.get("wall_s") or 0.0) / 3600
-        if r.get("backend") == "modal":
-            spec = str(((r.get("config") or {}).get("modal") or {}).get("gpu") or "H100")
-            kind, _, count = spec.partition(":")
-            n = int(count) if count.isdigit() else 1
-        else:
-            kind, n = str(r.get("device") or "cpu"), 1
-        kinds.add(kind)
-        gpu_hours += hours * n
-        gpu_usd += hours * n * config.cost.gpu_hour.get(kind, 0.0)
+        try:
+            hours, spec = run_gpu_usage(r)
+        except AlignmentCIError:
+            continue  # a record without timings costs nothing we can price
+        try:
+            priced = gpu_cost(hours, spec, config.cost.gpu_hour)
+        except AlignmentCIError:
+            priced = {"gpu": spec.partition(":")[0], "gpu_hours": hours, "cost": 0.0}  # no price configured for it
+        kinds.add(priced["gpu"])
+        gpu_hours += priced["gpu_hours"]
+        gpu_usd += priced["cost"]
     return {
         "labels": labels,
         "annotation_usd": annotation,
@@ -281,8 +295,13 @@ def collect_report_data(
         b.setdefault("vendor", m.get("vendor"))
         b["rows"] = m.get("rows", b.get("rows"))
 
+    sla = None
     if batches:
-        validation, health = batch_summaries(config, batches)
+        from .monitor.sla import vendor_sla
+
+        sla_records: list[dict[str, Any]] = []
+        validation, health = batch_summaries(config, batches, sla_records)
+        sla = vendor_sla(sla_records, config.sla) if sla_records else None
     else:
         validation = _manifest_validation(lineage_batches, manifests) if lineage_batches else None
         health = None
@@ -314,6 +333,7 @@ def collect_report_data(
         inconclusive_blocks=bool(meta.get("inconclusive_blocks", config.gates.inconclusive_blocks)),
         lineage=lineage,
         cost=cost,
+        sla=sla,
         reward_scores=ev.get("reward_scores") or {},
         calibration=ev.get("calibration") or [],
         win_rates=ev.get("win_rates") or [],

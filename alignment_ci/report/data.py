@@ -17,6 +17,9 @@ Shapes (all JSON-compatible):
 * ``lineage``: ``{snapshot, git_commit, runs: [{role, stage, run_key, artifact}],
   batches: [{batch_id, sha256, vendor}]}``.
 * ``cost``: ``{annotation_usd, labels, gpu_hours, gpu_usd, total_usd, ...}``.
+* ``sla``: :func:`alignment_ci.monitor.sla.vendor_sla` of the batches in the report:
+  ``{vendors: {vendor: {decisions_per_rater_hour, agreement, gold_accuracy,
+  turnaround_hours_median, targets, met, ok}}, ok}``.
 * ``reward_scores``: series name → reward-model scores (e.g. ``candidate``, ``baseline``).
 * ``calibration``: bins ``[{predicted, observed, n}]`` (mean predicted P(chosen ≻ rejected)
   and the observed share of pairs where the chosen answer won); the calibration gate's
@@ -54,6 +57,7 @@ class ReportData:
     inconclusive_blocks: bool = True
     lineage: dict[str, Any] = field(default_factory=dict)
     cost: dict[str, Any] | None = None
+    sla: dict[str, Any] | None = None
     reward_scores: dict[str, list[float]] = field(default_factory=dict)
     calibration: list[dict[str, Any]] = field(default_factory=list)
     win_rates: list[dict[str, Any]] = field(default_factory=list)

@@ -135,6 +135,7 @@ def normalized(data: ReportData) -> ReportData:
         inconclusive_blocks=data.inconclusive_blocks,
         lineage=lineage,
         cost=cost,
+        sla=data.sla,
         reward_scores=data.reward_scores,
         calibration=data.calibration,
         win_rates=data.win_rates,
