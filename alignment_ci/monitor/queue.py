@@ -195,6 +195,8 @@ class Assignment(Base):
     __tablename__ = "queue_assignments"
     __table_args__ = (
         Index("ix_queue_assignments_rater", "vendor", "rater_id", "exposure_date"),
+        # the "already had a task of this source item" EXISTS probe, once per candidate row
+        Index("ix_queue_assignments_source", "vendor", "rater_id", "source_id"),
         Index("ix_queue_assignments_task", "task_id"),
     )
 
@@ -708,11 +710,14 @@ def _gold_cap(served_total: int, served_gold: int, real: int, gold_rate: float) 
 def _pick_gold(session: Session, rater: Rater, dimensions: list[str], k: int, quota_left: int, now: datetime, rng: random.Random) -> list[QueueItem]:
     if k <= 0:
         return []
+    # A random sample drawn by the database (random() on SQLite and PostgreSQL), a few
+    # times more than needed so sensitive items skipped for the quota leave enough.
     query = (
         select(QueueItem)
         .where(QueueItem.is_gold.is_(True), QueueItem.dimension.in_(dimensions))
         .where(~_seen_source(rater.vendor, rater.rater_id))
-        .order_by(QueueItem.created_at, QueueItem.id)
+        .order_by(func.random())
+        .limit(4 * k + 8)
     )
     opt_outs = list(rater.opt_outs or [])
     if opt_outs:

@@ -110,7 +110,7 @@ class StageSettings(_Spec):
                                  "(split by item_id, so one item never sits on both sides).")
     eval_steps: int | None = Field(None, ge=1, description="Evaluate on the held-out split every this many steps; "
                                    "null evaluates only at the end.")
-    save_steps: int = Field(50, ge=1, description="Checkpoint interval in steps, when a checkpoint directory is given.")
+    save_steps: int = Field(500, ge=1, description="Checkpoint interval in steps (transformers' default), when a checkpoint directory is given; a rerun resumes from the latest.")
     bf16: bool | None = Field(None, description="bf16 mixed precision; null = on when the GPU supports it, off on CPU.")
     gradient_checkpointing: bool | None = Field(None, description="Recompute activations to save memory; null = on on "
                                                 "GPU, off on CPU (where it only slows training).")
