@@ -15,26 +15,9 @@ app = typer.Typer(help="The labeling queue: plan a budget across buckets, export
 
 
 def _jsonl(path: Path | None) -> list[dict[str, Any]]:
-    from ..errors import InputError
+    from ..jsonl import read_objects
 
-    if path is None:
-        return []
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object")
-        rows.append(row)
-    return rows
+    return [] if path is None else [row for _, row in read_objects(path)]
 
 
 def _traffic_candidates(sources: list[str]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -108,18 +107,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise InputError(f"{path}: expected a list of mappings (or a mapping with a list under `items`)")
         return rows
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{lineno}: each line must be a JSON object")
-        rows.append(row)
-    return rows
+    from ..jsonl import parse_objects
+
+    return [row for _, row in parse_objects(text, path)]
 
 
 def _is_pairs_file(path: Path) -> bool:

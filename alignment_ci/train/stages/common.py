@@ -45,18 +45,10 @@ def read_rows(data: str | Path | Iterable[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for source in sources:
         if isinstance(source, (str, Path)):
+            from ...jsonl import read_objects
+
             path = Path(source)
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"{path}: cannot read training pairs: {exc}") from None
-            for lineno, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            for lineno, row in read_objects(path):
                 rows.append(_check_row(row, f"{path}:{lineno}"))
         else:
             rows.append(_check_row(dict(source), f"row {len(rows) + 1}"))
