@@ -356,8 +356,13 @@ def build_report(
     publish: bool = False,
     environ: Mapping[str, str] | None = None,
     store: Any = None,
+    failed_stages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Collect, render (Markdown, step summary, HTML, CSV) and, with ``publish``, post to the forge.
+
+    ``failed_stages`` names pipeline jobs that failed before the gates could decide (e.g. a
+    rejected batch in ``validate``): each counts as an error, so the verdict is ``fail`` and
+    the commit status ``failure`` rather than ``pending``.
 
     In GitHub Actions (``environ``, default ``os.environ``) the HTML link points at the run's
     artifacts and the summary is appended to ``$GITHUB_STEP_SUMMARY``; locally the link is
@@ -376,6 +381,7 @@ def build_report(
         config, gate_results=gate_results, evals=evals, batches=batches, candidate=candidate, baseline=baseline,
         html_url=html_url, run_url=ctx.run_url, store=store,
     )
+    data.gate_errors.extend(f"the {stage} stage failed before the gates could decide" for stage in failed_stages)
     files = write_report(data, out, step_summary=env.get("GITHUB_STEP_SUMMARY") or None)
     verdict = verdict_of(data.gates, data.inconclusive_blocks, data.gate_errors)
     result: dict[str, Any] = {

@@ -114,3 +114,15 @@ def test_cli_report_rejects_a_malformed_results_file(ws, tmp_path):
     result = CliRunner().invoke(report_app, ["--config", str(ws / "alignment.yaml"), "--gates-results", str(bad), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0
     assert "gate result #1 needs at least 'gate' and 'outcome'" in str(result.exception)
+
+
+def test_a_failed_stage_without_gate_results_sets_failure_not_pending(ws, tmp_path):
+    config = _config(ws)
+    env = _pr_env(tmp_path, 9, HEAD)
+    none = build_report(config, publish=True, environ=env, gate_results=tmp_path / "missing.json")
+    assert none["state"] == "pending"  # nothing ran and nothing failed: not decided
+    failed = build_report(config, publish=True, environ=env, gate_results=tmp_path / "missing.json", failed_stages=["validate"])
+    assert failed["verdict"] == "fail" and failed["state"] == "failure"
+    forge = LocalForge(local_forge_dir(ws))
+    assert forge.statuses(HEAD)["alignment-ci/gates"]["state"] == "failure"
+    assert "the validate stage failed before the gates could decide" in forge.read_comment(9, "report")

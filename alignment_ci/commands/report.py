@@ -23,6 +23,7 @@ def report(
     batch: Annotated[Optional[list[Path]], typer.Option("--batch", help="Label batch to validate and summarise (repeatable).")] = None,
     candidate: Annotated[Optional[str], typer.Option("--candidate", help="Candidate run: run key, prefix, artifact hash or record JSON (default: from the gate results, else the newest run).")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline run, as --candidate (default: from the gate results).")] = None,
+    failed_stage: Annotated[Optional[list[str]], typer.Option("--failed-stage", help="A pipeline stage that failed before the gates ran (repeatable): the verdict is fail, the status failure.")] = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
@@ -33,7 +34,7 @@ def report(
 
     result = build_report(
         _config(config), out_dir=out_dir, gate_results=gate_results, evals=evals, batches=batch or [],
-        candidate=candidate, baseline=baseline, publish=publish,
+        candidate=candidate, baseline=baseline, publish=publish, failed_stages=failed_stage or (),
     )
     emit(result, format, _render)
 
