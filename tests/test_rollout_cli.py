@@ -26,6 +26,8 @@ def test_regressed_candidate_is_rolled_back_with_evidence_and_deployment(tmp_pat
     assert result["analysis"]["metrics"]["thumbs_down_rate"]["evalue"] > 20
     routing = json.loads((tmp_path / ".alignment-ci" / "routing.json").read_text())
     assert routing["weights"] == {"m0": 100.0, "m1": 0.0}
+    current = json.loads(_cli(tmp_path, "rollout", "current").stdout)
+    assert current["production"] == "m0" and current["weights"]["m1"] == 0.0
     deployment = json.loads((tmp_path / ".alignment-ci" / "forge" / "deployments" / "1.json").read_text())
     assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "failure"]
 
@@ -37,3 +39,8 @@ def test_status_and_abort(tmp_path):
     aborted = json.loads(_cli(tmp_path, "rollout", "abort", "r2", "--reason", "release manager said no").stdout)
     assert aborted["status"] == "aborted" and aborted["percent"] == 0.0
     assert _cli(tmp_path, "rollout", "start", "bad/id", "--baseline", "a", "--candidate", "b").returncode == 2
+
+
+def test_current_without_a_rollout_is_a_clear_error(tmp_path):
+    result = run_cli("rollout", "current", cwd=tmp_path)
+    assert result.returncode == 2 and "no routing table" in result.stderr

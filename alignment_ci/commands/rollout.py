@@ -167,3 +167,19 @@ def simulate(
         for event in events:
             fh.write(json.dumps(event) + "\n")
     emit({"events": len(events), "out": str(out_file)}, format, lambda r: out.print(f"{r['events']} events → {escape(r['out'])}"))
+
+
+@app.command("current")
+def current(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
+    """The routing table in force and the model that serves most traffic (today's production model)."""
+    from ..errors import InputError
+    from ..rollout.plan import plan_from_config
+    from ..rollout.routers import make_router
+
+    router = make_router(plan_from_config(_config(config)).router)
+    table = router.current()
+    if not table or not table.get("weights"):
+        raise InputError(f"no routing table at {router.describe()}: no rollout has applied one (or this router cannot be read back)")
+    production = max(table["weights"].items(), key=lambda kv: kv[1])[0]
+    result = {"production": production, "router": router.describe(), **table}
+    emit(result, format, lambda r: out.print(f"production: [bold]{escape(r['production'])}[/bold] — weights {escape(str(r['weights']))} ({escape(r['router'])})"))
