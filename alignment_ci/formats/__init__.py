@@ -13,9 +13,19 @@ Rater ids are the tool's numeric or UUID user ids with a tool prefix (``ls-17``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+
+def read_export(source: str | Path | bytes) -> tuple[str, bytes]:
+    """``(name for messages, raw bytes)`` of an export given as a path or as bytes."""
+    name = "<export>" if isinstance(source, bytes) else str(source)
+    try:
+        return name, source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the export ({exc})") from None
+
 
 PROMPT_KEYS = ("prompt", "context", "question", "instruction", "text", "input")
 RESPONSE_A_KEYS = ("response_a", "answer1", "response1", "response_1", "text1", "item1", "completion_a", "answer_a")

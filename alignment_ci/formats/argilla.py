@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
-from . import FLAG_ALIASES, PROMPT_KEYS, RESPONSE_A_KEYS, RESPONSE_B_KEYS, ImportResult, normalize_choice, pick_key
+from . import FLAG_ALIASES, PROMPT_KEYS, RESPONSE_A_KEYS, RESPONSE_B_KEYS, ImportResult, normalize_choice, pick_key, read_export
 
 FLAG_QUESTIONS = ("flags", "flag")
 RATIONALE_QUESTIONS = ("why", "rationale", "reason")
@@ -40,11 +40,7 @@ def load_records(source: str | Path | bytes | list[Any]) -> list[dict[str, Any]]
         records: Any = source
         name = "<export>"
     else:
-        name = "<export>" if isinstance(source, bytes) else str(source)
-        try:
-            raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{name}: cannot read the export ({exc})") from None
+        name, raw = read_export(source)
         try:
             records = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -33,6 +33,7 @@ from . import (
     ImportResult,
     normalize_choice,
     pick_key,
+    read_export,
 )
 
 PREFERENCE_NAMES = ("preference", "choice", "comparison", "pairwise", "pw")
@@ -46,11 +47,7 @@ def load_export(source: str | Path | bytes | list[Any]) -> list[dict[str, Any]]:
         data: Any = source
         name = "<export>"
     else:
-        name = "<export>" if isinstance(source, bytes) else str(source)
-        try:
-            raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{name}: cannot read the export ({exc})") from None
+        name, raw = read_export(source)
         try:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
