@@ -35,7 +35,7 @@ from .config import Config
 from .errors import AlignmentCIError, InputError
 from .report import ReportData, publish_report, verdict_of, write_report
 
-RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
+RUN_STAGES_NEWEST_FIRST = ("ppo", "rloo", "grpo", "dpo", "sft", "reward")
 
 
 def outputs_dir(config: Config) -> Path:
