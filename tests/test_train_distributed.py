@@ -26,9 +26,9 @@ METRIC_TOLERANCE = 1e-3
 
 
 def _settings(stage: str, processes: int, **changes) -> TrainingSettings:
-    extra = {"init_from": "base"} if stage == "dpo" else {}
-    settings = TrainingSettings(distributed=DistributedSettings(processes=processes))
-    return settings.with_stage(stage, max_steps=4, per_device_train_batch_size=8, eval_fraction=0.2, **extra, **changes)
+    values = {"max_steps": 4, "per_device_train_batch_size": 8, "eval_fraction": 0.2,
+              **({"init_from": "base"} if stage == "dpo" else {}), **changes}
+    return TrainingSettings(distributed=DistributedSettings(processes=processes)).with_stage(stage, **values)
 
 
 def _losses(result) -> list[float]:
