@@ -126,7 +126,7 @@ def validate(
 
 
 def _render_validation(file: Path, report) -> None:
-    from .reporting import render_issues
+    from .report.console import render_issues
 
     render_issues(out, file, report)
 
@@ -151,7 +151,7 @@ def ingest(
 
 
 def _render_ingest(file: Path, result) -> None:
-    from .reporting import render_ingest
+    from .report.console import render_ingest
 
     render_ingest(out, file, result)
 
@@ -223,7 +223,7 @@ def lineage_show(
 
 
 def _render_lineage(data: dict) -> None:
-    from .reporting import render_lineage
+    from .report.console import render_lineage
 
     render_lineage(out, data)
 
@@ -397,7 +397,7 @@ def quality_drift(
 
 
 def _render(name: str, data: Any) -> None:
-    from . import reporting
+    from .report import console as reporting
 
     getattr(reporting, name)(out, data)
 
