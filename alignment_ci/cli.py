@@ -8,11 +8,11 @@ so `alignment-ci --help` starts fast and without them (tests/test_imports.py che
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import typer
 
 from .cli_common import err
-from .commands import bridge as bridge_commands
 from .commands import config as config_commands
 from .commands import cost as cost_commands
 from .commands import data as data_commands
@@ -55,7 +55,10 @@ app.add_typer(retrain_commands.app, name="retrain")
 app.command()(data_commands.validate)
 app.command()(data_commands.ingest)
 app.command()(demo_commands.demo)
-app.add_typer(bridge_commands.app, name="bridge")
+# Command groups of installed plugins (rater_bridge's `bridge`): the `alignment_ci.commands`
+# entry points, so this package never imports them.
+for _entry in sorted(entry_points(group="alignment_ci.commands"), key=lambda e: e.name):
+    app.add_typer(_entry.load(), name=_entry.name)
 
 
 def main() -> None:
