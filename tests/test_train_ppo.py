@@ -152,3 +152,20 @@ def test_modal_app_defines_the_verl_function_with_its_own_image():
     job = TrainingSettings(modal=ModalSettings(gpu="H100:8")).job("ppo")
     assert ppo.gpu_count(job) == 8
     assert modal_backend._function(job) is not None
+
+
+def test_cli_ppo_here_fails_before_training_any_parent(tmp_path):
+    from alignment_ci.config import Config
+    from alignment_ci.data.manifest import ingest_batch
+    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+
+    from .test_cli import run_cli
+
+    config = Config()
+    config._root = tmp_path
+    ingest_batch(write_jsonl(make_pairwise_batch(batch_id="b-001", n_items=20, seed=2), tmp_path / "b.jsonl"), "acme",
+                 config)
+    result = run_cli("train", "--stage", "ppo", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the ppo stage runs on verl" in result.stderr and "--backend modal" in result.stderr
+    assert runs.latest_run(config, "sft") is None and runs.latest_run(config, "reward") is None

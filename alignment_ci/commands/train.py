@@ -62,6 +62,10 @@ def train(
         from ..train.backends.modal import require_credentials
 
         require_credentials()
+    elif stage == "ppo":  # verl and GPUs, checked before any parent stage trains
+        from ..train.stages.ppo import require_local_runtime
+
+        require_local_runtime()
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
     emit(_public(record), format, _render_run)

@@ -350,7 +350,9 @@ def compose_verl_config(overrides: list[str]) -> Any:
 # ---------------------------------------------------------------- training
 
 
-def _require_verl_and_gpus(ctx) -> None:  # noqa: ANN001
+def require_local_runtime(device: str | None = None) -> None:
+    """Raise :class:`InputError` unless verl and a CUDA GPU are here (checked before any
+    parent stage trains, so a ppo run that cannot start here changes nothing)."""
     import importlib.util
 
     if importlib.util.find_spec("verl") is None:
@@ -359,7 +361,11 @@ def _require_verl_and_gpus(ctx) -> None:  # noqa: ANN001
             "so it cannot share the TRL one): run it with --backend modal (image `verl`), or on a GPU machine "
             "in an environment with `pip install verl[vllm]==0.9.1`"
         )
-    if ctx.device != "cuda":
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cuda":
         raise InputError(
             "the ppo stage needs GPUs: verl has no CPU execution path (its rollouts run on vLLM or SGLang, its "
             "workers on NCCL); run it with --backend modal"
@@ -436,7 +442,7 @@ def train(ctx):  # noqa: ANN001, ANN201
 
     from .common import StageOutput
 
-    _require_verl_and_gpus(ctx)
+    require_local_runtime(ctx.device)
     root = Path(tempfile.mkdtemp(prefix="ppo-", dir=ctx.work_dir))
     overrides, checkpoints = prepare(ctx, root)
     log_file = root / "metrics.jsonl"
