@@ -158,7 +158,7 @@ def machine() -> str:
 def render(results: list[dict], notes: list[str], params: int, dry_run: bool, command: str) -> str:
     head = (f"## {SECTION}\n\n"
             + ("**Dry run on a CPU with the tiny model: checks the script, not a GPU measurement.**\n\n" if dry_run else "")
-            + f"Machine: {machine()}. Model: {params / 1e6:.0f}M parameters"
+            + f"Machine: {machine()}. Model: {params / 1e6:.1f}M parameters"
             + (" (tiny)" if dry_run else " (Llama blocks, 24 layers × 1024, random weights, bundled tokenizer)")
             + f". Versions: torch {_v('torch')}, transformers {_v('transformers')}, TRL {_v('trl')}, "
             f"accelerate {_v('accelerate')}, verl {_v('verl')}, vLLM {_v('vllm')}.\n"
