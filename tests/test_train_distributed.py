@@ -94,6 +94,27 @@ def test_a_killed_two_process_run_resumes_from_its_last_checkpoint(pairs, tiny_m
     assert (out / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
+def test_a_one_process_checkpoint_resumes_in_two_processes(pairs, tiny_model, tmp_path):
+    """The launch mode is not part of the run key, so a rerun may come back with another one."""
+    ckpt, out = tmp_path / "ckpt", tmp_path / "rm"
+
+    def kill_at_3(step, max_steps, logs):
+        if step == 3:
+            raise _Kill("preempted")
+
+    one_job = _settings("reward", 1, max_steps=6, save_steps=2, eval_fraction=0.0).job("reward")
+    with pytest.raises(_Kill):
+        run_stage(one_job, pairs, out, {"base": tiny_model}, kill_at_3, checkpoint_dir=ckpt)
+    two_job = _settings("reward", 2, max_steps=6, save_steps=2, eval_fraction=0.0).job("reward")
+    assert run_key_for(one_job, "s", {}) == run_key_for(two_job, "s", {})
+    resumed = run_stage(two_job, pairs, out, {"base": tiny_model}, checkpoint_dir=ckpt)
+    assert resumed.extra["wrapped_model"] == "DistributedDataParallel"
+    assert resumed.resumed_from.endswith("checkpoint-2")
+    straight = run_stage(one_job, pairs, tmp_path / "straight", {"base": tiny_model})
+    assert _losses(resumed) == pytest.approx(_losses(straight)[2:], abs=LOSS_TOLERANCE)
+
+
 # ---------------------------------------------------------------- planning (no training)
 
 

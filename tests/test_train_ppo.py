@@ -91,6 +91,7 @@ def test_the_reward_model_goes_under_verls_current_keys_only(tmp_path):
     assert keys["reward.reward_model.model_path"] == f"'{tmp_path / 'rm'}'"
     assert keys["critic.model.path"] == f"'{tmp_path / 'c'}'"
     assert keys["trainer.n_gpus_per_node"] == "4" and keys["algorithm.use_kl_in_reward"] == "true"
+    assert (keys["trainer.val_before_train"], keys["trainer.test_freq"]) == ("true", "20")  # before and at the end
     assert not [k for k in keys if k.startswith(ppo.LEGACY_PREFIXES)]
     ppo.check_overrides(overrides)
     with pytest.raises(InputError, match="main_ppo ignores them; use `reward.reward_model.enable`"):
@@ -127,6 +128,7 @@ def test_verl_metrics_summarise_reward_kl_and_validation():
     assert summary["train_reward_first"] == -0.5 and summary["train_reward_last"] == 0.25
     assert summary["kl"] == 0.02 and summary["value_loss"] == 0.3
     assert (summary["eval_reward_start"], summary["eval_reward"]) == (0.1, 0.4)
+    assert "eval_reward_start" not in ppo.summary_metrics(per_step[1:])  # one validation: no start/end pair
 
 
 def test_modal_app_defines_the_verl_function_with_its_own_image():

@@ -247,7 +247,8 @@ def verl_overrides(
         "trainer.total_training_steps": p.max_steps if p.max_steps > 0 else None,
         "trainer.total_epochs": max(1, int(p.num_train_epochs)) if p.max_steps <= 0 else 1000,
         "trainer.save_freq": save_every,
-        "trainer.test_freq": p.eval_steps if p.eval_steps is not None else -1,
+        # validate on the held-out prompts before training and at the end (or every eval_steps)
+        "trainer.test_freq": (p.eval_steps or (p.max_steps if p.max_steps > 0 else 1)) if p.eval_prompts else -1,
         "trainer.val_before_train": p.eval_prompts > 0,
         "trainer.default_local_dir": str(checkpoint_dir),
         "trainer.resume_mode": "auto",
@@ -431,8 +432,10 @@ def summary_metrics(per_step: list[dict[str, float]]) -> dict[str, float]:
         if values:
             out[name] = values[-1]
     val = [(e["step"], v) for e in per_step for k, v in e.items() if k.startswith("val-core/") and k.endswith("/mean@1")]
+    if len(val) >= 2:
+        out["eval_reward_start"] = val[0][1]
     if val:
-        out["eval_reward_start"], out["eval_reward"] = val[0][1], val[-1][1]
+        out["eval_reward"] = val[-1][1]
     return out
 
 
