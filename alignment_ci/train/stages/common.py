@@ -22,7 +22,7 @@ import torch
 from transformers import TrainerCallback
 
 from ...errors import InputError
-from .._fs import atomic_output_dir
+from .._fs import atomic_output_dir, refuse_existing_output
 from ..specs import StageJob, is_local_model_ref
 from . import ProgressCallback, StageResult
 
@@ -379,7 +379,7 @@ def execute(
     if job.stage in TRL_STAGES and world_size() == 1:
         processes = process_count(job.distributed)
         if processes > 1:
-            _refuse_existing_output(output_dir)
+            refuse_existing_output(output_dir)  # before any process starts
             return run_distributed(job, rows, output_dir, parents, progress, checkpoint_dir, processes, device)
     train_rows, eval_rows = split_rows(rows, job.params.eval_fraction, job.seed)
     with _quiet_progress_bars():
@@ -416,15 +416,6 @@ def quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(level)
-
-
-def _refuse_existing_output(output_dir: Path) -> None:
-    """Outputs are write-once: refuse an existing non-empty one before any training starts."""
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        raise InputError(
-            f"{output_dir}: output directory already exists and is not empty; "
-            "choose a new path or remove it first (outputs are written once)"
-        )
 
 
 @contextmanager
