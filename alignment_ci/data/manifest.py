@@ -26,20 +26,10 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
+from ..ids import check_id
 from ..textsafety import pseudonymize, redact_pii, truncate
 
 MANIFEST_SCHEMA_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def check_id(value: str, what: str) -> str:
-    """Vendor and batch ids become path parts: letters, digits, `._-`, no traversal."""
-    if not isinstance(value, str) or not _ID_RE.match(value) or ".." in value:
-        raise InputError(
-            f"invalid {what} {truncate(str(value), 80)!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no slashes, no '..')"
-        )
-    return value
 
 
 def manifests_dir(config: Config) -> Path:
