@@ -19,35 +19,36 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from alignment_ci import __version__
-from alignment_ci.config import Config, load_config
+from alignment_ci.config import BridgeSettings, Config, load_config
 from alignment_ci.errors import AlignmentCIError, InputError, StoreError
 from alignment_ci.monitor.queue import QueueError
 
-from .batches import Bridge
 from .db import create_tables, make_engine
 from .logs import AccessLogMiddleware
 from .routes import batches, health, tasks, webhooks
-from .settings import BridgeServiceSettings, database_url, service_settings
+from .settings import database_url
+from .state import Bridge
 
 
 def open_bridge(
     config: Config | None = None,
     *,
     engine: Engine | None = None,
-    settings: BridgeServiceSettings | None = None,
+    settings: BridgeSettings | None = None,
     workspace: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Bridge:
     """The bridge's state (database with its tables, store, forge) as the app and the CLI use it.
-    ``engine`` defaults to one on ``bridge.database_url``; ``workspace`` (where the local
-    forge writes) to the directory of alignment.yaml."""
+    ``settings`` replaces alignment.yaml's ``bridge:`` section; ``engine`` defaults to one on
+    ``bridge.database_url``; ``workspace`` (where the local forge writes) to the directory of alignment.yaml."""
     config = config if config is not None else load_config()
+    if settings is not None:
+        config = config.model_copy(update={"bridge": settings})
     env = os.environ if environ is None else environ
     engine = engine if engine is not None else make_engine(database_url(config, dict(env)))
     create_tables(engine)
     return Bridge(
         config=config,
-        settings=settings or service_settings(config),
         engine=engine,
         workspace=Path(workspace) if workspace is not None else config.root,
         environ=env,
@@ -58,7 +59,7 @@ def create_app(
     config: Config | None = None,
     *,
     engine: Engine | None = None,
-    settings: BridgeServiceSettings | None = None,
+    settings: BridgeSettings | None = None,
     workspace: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> FastAPI:

@@ -18,89 +18,31 @@ Order, so that a rejected or crashed push writes nothing half-done:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from alignment_ci.config import Config
-from alignment_ci.data.manifest import batch_statistics, build_manifest, check_id
+from alignment_ci.data.manifest import batch_statistics, build_manifest
 from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.ids import check_id
 from alignment_ci.textsafety import escape_markdown, truncate
 
 from .auth import VendorIdentity
-from .db import FINAL_PUSH_STATUSES, Batch, Vendor, session_factory, utcnow
-from .settings import BridgeServiceSettings
+from .db import FINAL_PUSH_STATUSES, Batch, Vendor, utcnow
+from .state import Bridge
 
 UPLOAD_FORMATS = ("jsonl", "csv", "parquet", "labelstudio", "argilla")
 TOOL_FORMATS = ("labelstudio", "argilla")
 _POLL_S = 0.05
-
-
-@dataclass
-class Bridge:
-    """What every request needs: config, settings, database; store and forge opened once, lazily."""
-
-    config: Config
-    settings: BridgeServiceSettings
-    engine: Engine
-    workspace: Path
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    _sessions: sessionmaker = field(init=False)
-    read_sessions: sessionmaker = field(init=False)
-    _store: Any = field(default=None, init=False)
-    _forge: Any = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        from .db import make_read_engine
-
-        # SQLite has one writer at a time; letting 40 worker threads contend for it through
-        # its busy handler (sleep and poll) starves some past the busy timeout. Queue them
-        # here instead, in this process (other processes still wait in the busy handler).
-        self.write_lock: Any = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        self._sessions = session_factory(self.engine)
-        self.read_engine = make_read_engine(self.engine.url.render_as_string(hide_password=False), self.engine)
-        self.read_sessions = session_factory(self.read_engine)
-
-    @contextlib.contextmanager
-    def sessions(self) -> Iterator[Session]:
-        """A session for writing, holding the in-process write lock (SQLite) while it lives."""
-        with self.write_lock, self._sessions() as session:
-            yield session
-
-    def dispose(self) -> None:
-        if self.read_engine is not self.engine:
-            self.read_engine.dispose()
-        self.engine.dispose()
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            from alignment_ci.store import open_store
-
-            self._store = open_store(self.config)
-        return self._store
-
-    @property
-    def forge(self) -> Any:
-        if self._forge is None:
-            from alignment_ci.forge import open_forge
-
-            self._forge = open_forge(self.config, self.workspace, environ=self.environ)
-        return self._forge
 
 
 @dataclass

@@ -8,13 +8,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..auth import VendorIdentity
-from ..batches import Bridge, batch_status, list_batches, push_batch
-from ..deps import current_vendor, get_bridge
+from alignment_ci.ids import ID_PATTERN
+
+from ..batches import batch_status, list_batches, push_batch
+from ..deps import BridgeDep, VendorDep
 from ..schemas import BatchAnswer, BatchList, BatchStatus, ErrorDetail
 from ..upload import receive_upload
 
@@ -30,7 +31,6 @@ class UploadFormat(str, Enum):
 
 
 _ERRORS = {401: {"model": ErrorDetail, "description": "Missing, unknown or revoked token."}}
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 @router.post(
@@ -60,11 +60,11 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 )
 async def push(
     request: Request,
+    vendor: VendorDep,
+    bridge: BridgeDep,
     format: Annotated[UploadFormat, Query(description="jsonl, csv, parquet, or a tool export: labelstudio, argilla.")] = UploadFormat.jsonl,
-    batch_id: Annotated[str | None, Query(pattern=_ID, description="Batch id for tool exports (they carry none).")] = None,
+    batch_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Batch id for tool exports (they carry none).")] = None,
     dimension: Annotated[str | None, Query(max_length=64, description="Dimension for tool exports (default: the taxonomy's).")] = None,
-    vendor: VendorIdentity = Depends(current_vendor),
-    bridge: Bridge = Depends(get_bridge),
 ) -> JSONResponse:
     """Push a label batch: validated at once; if accepted, stored and proposed as a pull request."""
     workdir = Path(tempfile.mkdtemp(prefix="rater-bridge-"))
@@ -81,10 +81,10 @@ async def push(
 
 @router.get("", response_model=BatchList, responses=_ERRORS)
 def list_own(
+    vendor: VendorDep,
+    bridge: BridgeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    vendor: VendorIdentity = Depends(current_vendor),
-    bridge: Bridge = Depends(get_bridge),
 ) -> dict:
     """The vendor's own batches, newest first."""
     return {"batches": list_batches(bridge, vendor, limit, offset)}
@@ -92,7 +92,7 @@ def list_own(
 
 @router.get("/{batch_id}", response_model=BatchStatus,
             responses={404: {"model": ErrorDetail, "description": "This vendor has no batch with that id."}, **_ERRORS})
-def status(batch_id: str, vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+def status(batch_id: str, vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Status of one of the vendor's batches (received, rejected, pr_open, gates_passed, gates_failed, merged) and its PR."""
     found = batch_status(bridge, vendor, batch_id)
     if found is None:

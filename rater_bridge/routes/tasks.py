@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from alignment_ci.monitor.queue import (
@@ -22,16 +22,14 @@ from alignment_ci.monitor.queue import (
     release_task,
     session_scope,
 )
-from alignment_ci.monitor.settings import QueueSettings, section
+from alignment_ci.ids import ID_PATTERN
 
-from ..auth import VendorIdentity
-from ..batches import Bridge
-from ..deps import current_vendor, get_bridge
+from ..deps import BridgeDep, VendorDep
 from ..schemas import ErrorDetail
 
 router = APIRouter(tags=["tasks"])
 
-RATER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+RATER_ID = ID_PATTERN
 TASK_ID = r"^[0-9a-f]{1,64}$"
 DIMENSION = r"^[a-z][a-z0-9_]{0,63}$"
 _401 = {401: {"model": ErrorDetail, "description": "Missing, unknown or revoked token."}}
@@ -104,29 +102,25 @@ class RaterState(BaseModel):
     daily_sensitive_quota: int
 
 
-def _queue_settings(bridge: Bridge) -> QueueSettings:
-    return section(bridge.config, "queue", QueueSettings)
-
-
 @router.get("/v1/tasks", response_model=TaskList, responses={400: {"model": ErrorDetail}, **_401})
 def get_tasks(
     rater_id: RaterQ,
+    vendor: VendorDep,
+    bridge: BridgeDep,
     n: Annotated[int, Query(ge=1, le=10_000, description="How many tasks (at most the bridge's max_tasks_per_request).")] = 10,
     dimension: Annotated[str | None, Query(pattern=DIMENSION)] = None,
-    vendor: VendorIdentity = Depends(current_vendor),
-    bridge: Bridge = Depends(get_bridge),
 ) -> dict:
     """The rater's next tasks: onboarding/calibration first for a new dimension, then real tasks
     with gold mixed in at ``bridge.gold_rate``; opt-outs and the daily sensitive quota respected."""
     n = min(n, bridge.settings.max_tasks_per_request)
     with bridge.write_lock, session_scope(bridge.engine) as s:
         tasks = next_tasks(s, vendor.name, rater_id, n, bridge.config.bridge.gold_rate, dimension=dimension,
-                           settings=_queue_settings(bridge))
+                           settings=bridge.config.queue)
     return {"rater_id": rater_id, "tasks": tasks}
 
 
 @router.post("/v1/tasks/{task_id}/release", response_model=Released, responses={**_404, **_401})
-def release(task_id: TaskP, vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+def release(task_id: TaskP, vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Give a task back to the queue (only the vendor holding it can)."""
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
@@ -138,8 +132,8 @@ def release(task_id: TaskP, vendor: VendorIdentity = Depends(current_vendor), br
 
 @router.post("/v1/tasks/{task_id}/complete", response_model=Completed,
              responses={**_404, 409: {"model": ErrorDetail}, **_401})
-def complete(task_id: TaskP, body: Completion, vendor: VendorIdentity = Depends(current_vendor),
-             bridge: Bridge = Depends(get_bridge)) -> dict:
+def complete(task_id: TaskP, body: Completion, vendor: VendorDep,
+             bridge: BridgeDep) -> dict:
     """Record a rater's answer to a task. The answer says nothing about whether it was gold."""
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
@@ -154,12 +148,12 @@ def complete(task_id: TaskP, body: Completion, vendor: VendorIdentity = Depends(
 @router.post("/v1/calibration/{dimension}", response_model=CalibrationOutcome,
              responses={400: {"model": ErrorDetail}, 409: {"model": ErrorDetail}, **_401})
 def calibrate(dimension: Annotated[str, Path(pattern=DIMENSION)], body: CalibrationAnswers,
-              vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+              vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Grade a rater's calibration answers for a dimension; passing unlocks its real tasks."""
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
             result = record_calibration_result(s, vendor.name, body.rater_id, dimension, body.answers,
-                                               settings=_queue_settings(bridge))
+                                               settings=bridge.config.queue)
     except QueueError as exc:
         raise HTTPException(409, str(exc)) from None
     return result.to_dict()
@@ -167,9 +161,9 @@ def calibrate(dimension: Annotated[str, Path(pattern=DIMENSION)], body: Calibrat
 
 @router.put("/v1/raters/{rater_id}", response_model=RaterState, responses={400: {"model": ErrorDetail}, **_401})
 def set_rater(rater_id: Annotated[str, Path(pattern=RATER_ID)], body: Annotated[RaterPreferences, Body()],
-              vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+              vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Set a rater's sensitive-content opt-outs and lower their daily exposure quota."""
-    ceiling = _queue_settings(bridge).daily_sensitive_quota
+    ceiling = bridge.config.queue.daily_sensitive_quota
     if body.daily_sensitive_quota is not None and body.daily_sensitive_quota > ceiling:
         raise HTTPException(400, f"daily_sensitive_quota may only lower the configured limit of {ceiling}")
     with bridge.write_lock, session_scope(bridge.engine) as s:
