@@ -86,13 +86,16 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
+from ..data.contract import CHOICES
 from ..errors import AlignmentCIError, InputError
 from .settings import QueueSettings
 
@@ -213,6 +216,7 @@ class Assignment(Base):
     exposure_date: Mapped[date] = mapped_column(Date)
     sensitive_category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answer: Mapped[Any] = mapped_column(JSON, nullable=True)
+    rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
     gold_correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
@@ -266,8 +270,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the queue's tables (idempotent)."""
+    """Create the queue's tables (idempotent); add the columns that later versions introduced
+    (``queue_assignments.rationale``) to a database created before them."""
     metadata.create_all(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("queue_assignments")}
+    if "rationale" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE queue_assignments ADD COLUMN rationale TEXT"))
 
 
 def database_url(config: Any) -> str:
@@ -825,15 +834,60 @@ def _open_assignment(session: Session, task_id: str, vendor: str) -> Assignment:
 
 
 def _open_assignment_of(session: Session, task_id: str, vendor: str, rater_id: str | None) -> Assignment:
+    """The open assignment of ``task_id`` to ``rater_id`` of ``vendor``: only the rater who holds a
+    task can complete it (a gold task is held by several raters at once). Without ``rater_id``,
+    the vendor's one open assignment of the task; several is an error."""
     if rater_id is None:
-        return _open_assignment(session, task_id, vendor)
+        rows = list(session.scalars(
+            select(Assignment).where(Assignment.task_id == task_id, Assignment.vendor == vendor,
+                                     Assignment.completed_at.is_(None), Assignment.released_at.is_(None))
+        ))
+        if len(rows) > 1:
+            raise QueueError(f"task {task_id!r} is held by {len(rows)} raters of {vendor!r}: say which rater answers")
+        return rows[0] if rows else _open_assignment(session, task_id, vendor)  # raises the precise error
     row = session.scalar(
         select(Assignment).where(Assignment.task_id == task_id, Assignment.vendor == vendor, Assignment.rater_id == rater_id,
                                  Assignment.completed_at.is_(None), Assignment.released_at.is_(None))
     )
     if row is None:
-        return _open_assignment(session, task_id, vendor)  # raises the precise error
+        raise TaskNotFound(f"task {task_id!r} has no open assignment to rater {rater_id!r} of this vendor")
     return row
+
+
+def task_dimension(session: Session, task_id: str) -> str | None:
+    """The dimension of queue task ``task_id`` (None when there is no such task)."""
+    return session.scalar(select(QueueItem.dimension).where(QueueItem.id == task_id))
+
+
+class InvalidAnswer(QueueError):
+    """An answer that does not fit its task; ``field`` names the part of the request that is wrong."""
+
+    def __init__(self, message: str, field: str = "answer") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def answer_problem(task_type: str, answer: Any, n_responses: int, scale: tuple[int, int] | None = None) -> str | None:
+    """Why ``answer`` does not fit a task of ``task_type`` with ``n_responses`` responses, or None.
+
+    pairwise: one of ``a``, ``b``, ``tie``, ``skip`` (the data contract's choices); likert: an
+    integer on the dimension's scale; ranking: a permutation of ``0..n_responses-1``, best first."""
+    if task_type == "pairwise":
+        if isinstance(answer, str) and answer in CHOICES:
+            return None
+        return f"a pairwise answer is one of {', '.join(CHOICES)}"
+    if task_type == "likert":
+        low, high = scale or (1, 5)
+        if isinstance(answer, int) and not isinstance(answer, bool) and low <= answer <= high:
+            return None
+        return f"a likert answer is an integer from {low} to {high}"
+    if task_type == "ranking":
+        if (isinstance(answer, list) and len(answer) == n_responses
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in answer)
+                and sorted(answer) == list(range(n_responses))):
+            return None
+        return f"a ranking answer is a permutation of 0..{n_responses - 1} (one index per response, best first)"
+    return f"unknown task type {task_type!r}"
 
 
 def complete_task(
@@ -843,22 +897,35 @@ def complete_task(
     *,
     rater_id: str | None = None,
     answer: Any = None,
+    rationale: str | None = None,
+    scale: tuple[int, int] | None = None,
+    max_rationale_chars: int = 8192,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Mark the vendor's open assignment of ``task_id`` done. For a gold task, ``answer`` is
-    checked against the gold answer server-side: ``gold_correct`` is True/False (None for
-    other tasks). Returns ``{task_id, kind, dimension, rater_id, gold_correct}``."""
+    """Mark the open assignment of ``task_id`` to ``rater_id`` done. ``answer`` must fit the task
+    (:func:`answer_problem`; ``scale`` is the dimension's likert scale) and ``rationale`` be at most
+    ``max_rationale_chars``, else :class:`InvalidAnswer`. For a gold task, ``answer`` is checked
+    against the gold answer server-side: ``gold_correct`` is True/False (None for other tasks).
+    Returns ``{task_id, kind, dimension, rater_id, gold_correct}``."""
     now = now or utcnow()
     assignment = _open_assignment_of(session, task_id, vendor, rater_id)
     if assignment.kind == "calibration":
         raise QueueError(f"task {task_id!r} is a calibration item: submit it with record_calibration_result")
     item = session.get(QueueItem, task_id)
+    if item is not None:
+        problem = answer_problem(item.task_type, answer, len(item.responses), scale)
+        if problem is not None:
+            raise InvalidAnswer(f"answer does not fit this {item.task_type} task: {problem}")
+    if rationale is not None and (not isinstance(rationale, str) or len(rationale) > max_rationale_chars):
+        raise InvalidAnswer(f"rationale is longer than {max_rationale_chars} characters (bridge.max_rationale_chars)",
+                            field="rationale")
     gold_correct = None
     if assignment.kind == "gold" and item is not None:
         gold_correct = answers_match(item.task_type, item.gold_answer, answer)
         assignment.gold_correct = gold_correct
     assignment.completed_at = now
     assignment.answer = answer
+    assignment.rationale = rationale
     if assignment.kind == "task":
         session.execute(update(QueueItem).where(QueueItem.id == task_id, QueueItem.status == "assigned").values(status="done")
                         .execution_options(synchronize_session=False))

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from alignment_ci.monitor.queue import (
+    InvalidAnswer,
     NotTaskOwner,
     QueueError,
     TaskNotFound,
@@ -21,11 +23,12 @@ from alignment_ci.monitor.queue import (
     register_rater,
     release_task,
     session_scope,
+    task_dimension,
 )
 from alignment_ci.ids import ID_PATTERN
 
 from ..deps import BridgeDep, VendorDep
-from ..schemas import ErrorDetail
+from ..schemas import ErrorDetail, FieldError
 
 router = APIRouter(tags=["tasks"])
 
@@ -63,8 +66,12 @@ class Released(BaseModel):
 
 
 class Completion(BaseModel):
-    rater_id: str = Field(pattern=RATER_ID)
-    answer: Any = Field(description="pairwise: a|b|tie|skip; likert: an integer; ranking: a list of indices.")
+    model_config = ConfigDict(extra="forbid")
+
+    rater_id: str = Field(pattern=RATER_ID, description="The rater the task was assigned to (only they can complete it).")
+    answer: Any = Field(description="pairwise: a|b|tie|skip; likert: an integer on the dimension's scale; "
+                                    "ranking: a permutation of 0..n-1, best first.")
+    rationale: str | None = Field(None, description="Optional free text, at most bridge.max_rationale_chars characters.")
 
 
 class Completed(BaseModel):
@@ -131,15 +138,21 @@ def release(task_id: TaskP, vendor: VendorDep, bridge: BridgeDep) -> dict:
 
 
 @router.post("/v1/tasks/{task_id}/complete", response_model=Completed,
-             responses={**_404, 409: {"model": ErrorDetail}, **_401})
-def complete(task_id: TaskP, body: Completion, vendor: VendorDep,
-             bridge: BridgeDep) -> dict:
-    """Record a rater's answer to a task. The answer says nothing about whether it was gold."""
+             responses={**_404, 409: {"model": ErrorDetail},
+                        422: {"model": FieldError, "description": "The answer or rationale does not fit the task."}, **_401})
+def complete(task_id: TaskP, body: Completion, vendor: VendorDep, bridge: BridgeDep) -> Any:
+    """Record a rater's answer to a task held by that rater. The answer says nothing about whether it was gold."""
+    scales = {d.name: (d.scale.min, d.scale.max) for d in bridge.config.taxonomy.dimensions}
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
-            complete_task(s, vendor.name, task_id, rater_id=body.rater_id, answer=body.answer)
+            assignment_dimension = task_dimension(s, task_id)
+            complete_task(s, vendor.name, task_id, rater_id=body.rater_id, answer=body.answer, rationale=body.rationale,
+                          scale=scales.get(assignment_dimension or ""),
+                          max_rationale_chars=bridge.settings.max_rationale_chars)
     except (TaskNotFound, NotTaskOwner):
-        raise HTTPException(404, f"no open task {task_id!r} for this vendor") from None
+        raise HTTPException(404, f"no open task {task_id!r} for this vendor's rater {body.rater_id!r}") from None
+    except InvalidAnswer as exc:
+        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
     except QueueError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"task_id": task_id, "completed": True}
