@@ -125,3 +125,91 @@ def test_rationale_length_and_unknown_body_keys_are_bounded(env: BridgeEnv) -> N
     extra = _complete(env, task_id, {"rater_id": "r1", "answer": "a", "evil": [1, 2, 3]})
     assert extra.status_code == 400 and extra.json()["detail"][0]["loc"] == ["body", "evil"]
     assert _complete(env, task_id, {"rater_id": "r1", "answer": "a"}).status_code == 200
+
+
+# ------------------------------------------------------------------ build item 2: request limits
+def test_a_json_body_over_the_limit_is_refused_naming_the_setting(env: BridgeEnv) -> None:
+    _enqueue(env, _items(1))
+    task_id = _take(env, "r1")[0]["task_id"]
+    huge = {"rater_id": "r1", "answer": "x" * (5 * 1024 * 1024)}  # a 5 MB string
+    r = _complete(env, task_id, huge)
+    assert r.status_code == 413, r.text
+    assert r.json()["setting"] == "bridge.max_request_bytes" and r.json()["limit"] == 1024 * 1024
+
+    def chunks():  # no Content-Length: counted as it streams
+        yield b'{"rater_id": "r1", "answer": "'
+        for _ in range(40):
+            yield b"y" * 65536
+        yield b'"}'
+
+    streamed = env.client.post(f"/v1/tasks/{task_id}/complete", content=chunks(),
+                               headers={**env.auth("acme"), "Content-Type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["setting"] == "bridge.max_request_bytes"
+    with q.session_scope(env.engine) as s:
+        assert s.scalar(select(q.Assignment.completed_at).where(q.Assignment.task_id == task_id)) is None
+
+
+def test_with_a_larger_body_limit_a_5mb_answer_is_refused_as_not_fitting(tmp_path: Path) -> None:
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path), gold_rate=0.0)
+    e.config.bridge.max_request_bytes = 8 * 1024 * 1024
+    _enqueue(e, _items(1))
+    task_id = _take(e, "r1")[0]["task_id"]
+    r = _complete(e, task_id, {"rater_id": "r1", "answer": "x" * (5 * 1024 * 1024)})
+    assert r.status_code == 422 and r.json()["field"] == "answer"
+    e.client.close()
+
+
+def test_a_request_past_the_time_limit_is_answered_naming_the_setting(tmp_path: Path) -> None:
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path), gold_rate=0.0)
+    e.config.bridge.request_timeout_s = 0.2
+    _enqueue(e, _items(1))
+    bridge = e.app.state.bridge
+    with bridge.write_lock:  # the claim cannot get the (SQLite) write lock: the request outlives its limit
+        r = e.client.get("/v1/tasks", params={"rater_id": "r1", "n": 1}, headers=e.auth("acme"))
+    assert r.status_code == 422, r.text
+    assert r.json()["setting"] == "bridge.request_timeout_s" and r.json()["limit"] == 0.2
+    e.client.close()
+
+
+def test_a_push_still_validating_at_its_deadline_stores_nothing(tmp_path: Path) -> None:
+    from rater_bridge.auth import VendorIdentity
+    from rater_bridge.batches import push_batch
+
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path))
+    upload = tmp_path / "b.jsonl"
+    upload.write_bytes(pairwise("late", n_items=6))
+    work = tmp_path / "work"
+    work.mkdir()
+    bridge = e.app.state.bridge
+    answer = push_batch(bridge, VendorIdentity(1, "acme"), upload, "0" * 64, upload.stat().st_size, "jsonl", work,
+                        deadline=0.0)
+    assert answer.status_code == 422 and answer.body["errors"][0]["kind"] == "request_timeout"
+    assert "bridge.request_timeout_s" in answer.body["errors"][0]["message"]
+    assert _store_files(e) == [] and e.batch_rows() == []
+    e.client.close()
+
+
+# ------------------------------------------------------------------ build item 6: expiry on a schedule
+def test_the_bridge_returns_expired_assignments_on_a_schedule(tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path), gold_rate=0.0)
+    e.config.bridge.assignment_expiry_interval_s = 0.05
+    e.config.queue.assignment_ttl_minutes = 1
+    _enqueue(e, _items(1))
+    task_id = _take(e, "r1")[0]["task_id"]
+    with q.session_scope(e.engine) as s:  # assigned two minutes ago: past its TTL
+        s.execute(q.update(q.Assignment).values(assigned_at=q.utcnow() - q.timedelta(minutes=2)))
+    with TestClient(e.app):  # runs the lifespan: the expiry task starts
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with q.session_scope(e.engine) as s:
+                if s.scalar(select(q.QueueItem.status).where(q.QueueItem.id == task_id)) == "released":
+                    break
+            time.sleep(0.05)
+    with q.session_scope(e.engine) as s:
+        assert s.scalar(select(q.QueueItem.status).where(q.QueueItem.id == task_id)) == "released"
+        assert s.scalar(select(q.Assignment.released_at).where(q.Assignment.task_id == task_id)) is not None
+    e.client.close()

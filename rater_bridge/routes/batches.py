@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
+import time
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -13,8 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from alignment_ci.ids import ID_PATTERN
+from alignment_ci.tempdirs import make_tempdir
 
-from ..batches import batch_status, list_batches, push_batch
+from ..batches import UPLOAD_TEMP_PREFIX, batch_status, list_batches, push_batch
 from ..deps import BridgeDep, VendorDep
 from ..schemas import BatchAnswer, BatchList, BatchStatus, ErrorDetail
 from ..upload import receive_upload
@@ -67,12 +67,13 @@ async def push(
     dimension: Annotated[str | None, Query(max_length=64, description="Dimension for tool exports (default: the taxonomy's).")] = None,
 ) -> JSONResponse:
     """Push a label batch: validated at once; if accepted, stored and proposed as a pull request."""
-    workdir = Path(tempfile.mkdtemp(prefix="rater-bridge-"))
+    deadline = time.monotonic() + bridge.settings.request_timeout_s
+    workdir = make_tempdir(UPLOAD_TEMP_PREFIX)  # swept on start if this process dies (alignment_ci.tempdirs)
     try:
         upload = await receive_upload(request, workdir / f"upload.{format.value}", bridge.config.bridge.max_upload_bytes)
         answer = await run_in_threadpool(
             push_batch, bridge, vendor, upload.path, upload.sha256, upload.size, format.value, workdir,
-            filename=upload.filename, batch_id_param=batch_id, dimension_param=dimension,
+            filename=upload.filename, batch_id_param=batch_id, dimension_param=dimension, deadline=deadline,
         )
     finally:
         await run_in_threadpool(shutil.rmtree, workdir, True)
