@@ -145,6 +145,10 @@ class QueueItem(Base):
     __tablename__ = "queue_items"
     __table_args__ = (
         Index("ix_queue_items_claim", "status", "is_gold", "dimension", "expedited", "priority"),
+        # The claim walks this index in its ORDER BY for one (status, dimension) at a time and
+        # stops after LIMIT rows: no sort of the whole queue per request (see _claim_real).
+        Index("ix_queue_items_claim_order", "status", "is_gold", "dimension", text("expedited DESC"),
+              text("priority DESC"), "created_at", "id"),
         Index("ix_queue_items_source", "source_id", "dimension"),
     )
 
@@ -179,6 +183,10 @@ class Rater(Base):
     opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
     daily_sensitive_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Running counts of the real and gold tasks served (for the gold rate), kept with each claim so
+    # that a request does not count the rater's whole history; None until first computed.
+    served_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    served_gold: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RaterDimension(Base):
@@ -273,10 +281,14 @@ def create_schema(engine: Engine) -> None:
     """Create the queue's tables (idempotent); add the columns that later versions introduced
     (``queue_assignments.rationale``) to a database created before them."""
     metadata.create_all(engine)
-    columns = {c["name"] for c in inspect(engine).get_columns("queue_assignments")}
-    if "rationale" not in columns:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE queue_assignments ADD COLUMN rationale TEXT"))
+    for table, column, kind in (("queue_assignments", "rationale", "TEXT"), ("queue_raters", "served_total", "INTEGER"),
+                                ("queue_raters", "served_gold", "INTEGER")):
+        if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    index = next(i for i in QueueItem.__table__.indexes if i.name == "ix_queue_items_claim_order")
+    if index.name not in {i["name"] for i in inspect(engine).get_indexes("queue_items")}:
+        index.create(engine, checkfirst=False)
 
 
 def database_url(config: Any) -> str:
@@ -425,7 +437,7 @@ def register_rater(
     rater = session.scalar(select(Rater).where(Rater.vendor == vendor, Rater.rater_id == rater_id))
     if rater is None:
         rater = Rater(vendor=vendor, rater_id=rater_id, opt_outs=sorted(set(opt_outs or [])),
-                      daily_sensitive_quota=daily_sensitive_quota, created_at=now or utcnow())
+                      daily_sensitive_quota=daily_sensitive_quota, created_at=now or utcnow(), served_total=0, served_gold=0)
         session.add(rater)
     else:
         if opt_outs is not None:
@@ -648,32 +660,45 @@ def _calibration_tasks(session: Session, rater: Rater, dimension: str, limit: in
 def _claim_real(
     session: Session, rater: Rater, dimensions: list[str], n: int, quota_left: int, settings: QueueSettings, now: datetime
 ) -> list[QueueItem]:
+    """Claim up to ``n`` real tasks, best first (expedited, priority, age).
+
+    One candidate query per (status, dimension) walks ``ix_queue_items_claim_order`` in the
+    ORDER BY and stops at its LIMIT, so a request costs O(n) index entries whatever the queue
+    size; the candidates are merged in the same order. On PostgreSQL each query takes ``FOR
+    UPDATE SKIP LOCKED`` (concurrent callers skip each other's rows instead of waiting); on
+    SQLite the transaction holds the write lock (``BEGIN IMMEDIATE``)."""
     claimed: list[QueueItem] = []
     passed_over: set[str] = set()
     postgres = _is_postgres(session)
     opt_outs = list(rater.opt_outs or [])
     while len(claimed) < n and dimensions:
-        query = (
-            select(QueueItem)
-            .where(QueueItem.status.in_(CLAIMABLE), QueueItem.is_gold.is_(False), QueueItem.dimension.in_(dimensions))
-            .where(~_seen_source(rater.vendor, rater.rater_id))
-            .order_by(QueueItem.expedited.desc(), QueueItem.priority.desc(), QueueItem.created_at, QueueItem.id)
-        )
-        # PostgreSQL locks every row the SELECT returns (SKIP LOCKED hides them from other
-        # callers until commit), so take only what is needed; SQLite holds the write lock
-        # for the whole transaction, so a wider window saves rounds.
-        query = query.limit(n - len(claimed) if postgres else max(settings.candidate_window, 2 * n))
-        if passed_over:
-            query = query.where(QueueItem.id.not_in(passed_over))
-        if opt_outs:
-            query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
-        if quota_left <= 0:
-            query = query.where(QueueItem.sensitive_category.is_(None))
-        if postgres:
-            query = query.with_for_update(skip_locked=True, of=QueueItem)
-        candidates = list(session.scalars(query))
+        need = n - len(claimed)
+        # PostgreSQL locks every row returned (SKIP LOCKED hides them from other callers until
+        # commit): take only what is needed. SQLite holds the write lock anyway: a little spare
+        # saves a round when some candidates are passed over (same source item, quota).
+        window = need if postgres else min(settings.candidate_window, 2 * need + 2)
+        candidates: list[QueueItem] = []
+        for status in CLAIMABLE:
+            for dim in dimensions:
+                query = (
+                    select(QueueItem)
+                    .where(QueueItem.status == status, QueueItem.is_gold.is_(False), QueueItem.dimension == dim)
+                    .where(~_seen_source(rater.vendor, rater.rater_id))
+                    .order_by(QueueItem.expedited.desc(), QueueItem.priority.desc(), QueueItem.created_at, QueueItem.id)
+                    .limit(window)
+                )
+                if passed_over:
+                    query = query.where(QueueItem.id.not_in(passed_over))
+                if opt_outs:
+                    query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
+                if quota_left <= 0:
+                    query = query.where(QueueItem.sensitive_category.is_(None))
+                if postgres:
+                    query = query.with_for_update(skip_locked=True, of=QueueItem)
+                candidates.extend(session.scalars(query))
         if not candidates:
             break
+        candidates.sort(key=lambda i: (not i.expedited, -i.priority, _utc(i.created_at), i.id))
         taken_sources = {c.source_id for c in claimed}
         for item in candidates:
             if len(claimed) >= n:
@@ -699,6 +724,25 @@ def _claim_real(
             if item.sensitive_category:
                 quota_left -= 1
     return claimed
+
+
+_CLAIMABLE_DIMENSIONS = text(
+    # A loose index scan over ix_queue_items_claim: one index seek per distinct dimension
+    # instead of reading every queued row (SELECT DISTINCT would) on each request.
+    "WITH RECURSIVE dims(status, d) AS ("
+    " SELECT s.status, (SELECT MIN(dimension) FROM queue_items WHERE status = s.status AND is_gold = :gold)"
+    " FROM (SELECT :queued AS status UNION ALL SELECT :released) AS s"
+    " UNION ALL"
+    " SELECT status, (SELECT MIN(dimension) FROM queue_items WHERE status = dims.status AND is_gold = :gold"
+    " AND dimension > dims.d) FROM dims WHERE d IS NOT NULL)"
+    " SELECT DISTINCT d FROM dims WHERE d IS NOT NULL ORDER BY d"
+)
+
+
+def _claimable_dimensions(session: Session) -> list[str]:
+    """Dimensions with claimable real tasks, sorted."""
+    params = {"gold": False, "queued": CLAIMABLE[0], "released": CLAIMABLE[1]}
+    return list(session.scalars(_CLAIMABLE_DIMENSIONS, params))
 
 
 def _gold_target(served_total: int, served_gold: int, n: int, gold_rate: float) -> int:
@@ -778,13 +822,13 @@ def next_tasks(
     now = _utc(now) or utcnow()
     rng = rng or random.Random(secrets.randbits(64))
     rater = register_rater(session, vendor, rater_id, now=now)
+    if _is_postgres(session):  # one claim at a time per rater: its served counters are read-modify-write
+        session.refresh(rater, with_for_update=True)
 
     if dimension is not None:
         dimensions = [dimension]
     else:
-        dimensions = sorted(session.scalars(
-            select(QueueItem.dimension).where(QueueItem.status.in_(CLAIMABLE), QueueItem.is_gold.is_(False)).distinct()
-        ))
+        dimensions = _claimable_dimensions(session)
     out: list[dict[str, Any]] = []
     eligible: list[str] = []
     for dim in dimensions:
@@ -796,11 +840,14 @@ def next_tasks(
         session.flush()
         return out  # onboarding first: real work follows once the calibration result is in
 
-    served_total, served_gold = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Assignment.kind == "gold", 1), else_=0)), 0)).where(
-            Assignment.vendor == vendor, Assignment.rater_id == rater_id, Assignment.kind.in_(("task", "gold"))
-        )
-    ).one()
+    if rater.served_total is None or rater.served_gold is None:  # once per rater (older databases)
+        counted = session.execute(
+            select(func.count(), func.coalesce(func.sum(case((Assignment.kind == "gold", 1), else_=0)), 0)).where(
+                Assignment.vendor == vendor, Assignment.rater_id == rater_id, Assignment.kind.in_(("task", "gold"))
+            )
+        ).one()
+        rater.served_total, rater.served_gold = int(counted[0]), int(counted[1])
+    served_total, served_gold = rater.served_total, rater.served_gold
     quota = rater.daily_sensitive_quota if rater.daily_sensitive_quota is not None else settings.daily_sensitive_quota
     quota_left = quota - _exposure_today(session, vendor, rater_id, now.date())
     reserved = _gold_target(int(served_total), int(served_gold), n, gold_rate) if eligible else 0
@@ -812,6 +859,8 @@ def next_tasks(
         # Fewer gold items than slots reserved for them: fill the rest with real work.
         quota_left -= sum(1 for item in gold if item.sensitive_category)
         real += _claim_real(session, rater, eligible, reserved - len(gold), quota_left, settings, now)
+    rater.served_total = served_total + len(real) + len(gold)
+    rater.served_gold = served_gold + len(gold)
     payloads = [_payload(item, settings) for item in real + gold]
     rng.shuffle(payloads)
     session.flush()
