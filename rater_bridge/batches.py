@@ -206,13 +206,13 @@ def push_batch(
             to_validate, skipped = convert_tool_export(fmt, upload_path, workdir / "converted.jsonl", batch_id_param,
                                                        dimension_param, bridge.config)
         except InputError as exc:
-            return _rejected(_single_error("unreadable_export", _clean(str(exc), upload_path)), batch_id_param)
+            return _input_rejected(exc, "unreadable_export", upload_path, batch_id_param)
         validate_fmt = "jsonl"
     normalized = workdir / "normalized.parquet"
     try:
         report = validate_file(to_validate, bridge.config, normalized_out=normalized, fmt=validate_fmt)
     except InputError as exc:
-        return _rejected(_single_error("unreadable_file", _clean(str(exc), to_validate)), batch_id_param)
+        return _input_rejected(exc, "unreadable_file", to_validate, batch_id_param)
     if deadline is not None and time.monotonic() > deadline:
         limit = bridge.settings.request_timeout_s
         return _rejected(_single_error("request_timeout", f"validating the batch took longer than the bridge's limit of "
@@ -251,6 +251,21 @@ def push_batch(
         _set_status(bridge, row.id, "failed")
         raise
     return _published_answer(row, duplicate=False)
+
+
+def _input_rejected(exc: InputError, kind: str, path: Path, batch_id: str | None) -> PushAnswer:
+    """A file the readers refused. One over a validation limit (an InputError carrying
+    ``setting``, ``limit`` and ``http_status``: 413 for sizes, 422 for structure) is answered
+    with that status, kind ``limit_exceeded``, its line and column."""
+    setting = getattr(exc, "setting", None)
+    if setting is None:
+        return _rejected(_single_error(kind, _clean(str(exc), path)), batch_id)
+    status = getattr(exc, "http_status", 422)
+    message = _clean(str(exc), path)
+    if setting not in message:
+        message += f" (limit {getattr(exc, 'limit', '?')}, setting {setting})"
+    issues = _single_error("limit_exceeded", message, column=getattr(exc, "column", None), line=getattr(exc, "line", None))
+    return _rejected(issues, batch_id, status if status in (413, 422) else 422)
 
 
 def _clean(message: str, path: Path) -> str:

@@ -213,3 +213,29 @@ def test_the_bridge_returns_expired_assignments_on_a_schedule(tmp_path: Path) ->
         assert s.scalar(select(q.QueueItem.status).where(q.QueueItem.id == task_id)) == "released"
         assert s.scalar(select(q.Assignment.released_at).where(q.Assignment.task_id == task_id)) is not None
     e.client.close()
+
+
+def test_a_reader_limit_error_is_answered_with_its_status_and_setting(tmp_path: Path, monkeypatch) -> None:
+    """The readers' limit exception (an InputError with setting, limit, line, http_status) maps to
+    413/422 in the upload path, naming the setting; nothing is stored."""
+    from alignment_ci.data import validate as validate_module
+    from alignment_ci.errors import InputError
+
+    class Over(InputError):
+        def __init__(self) -> None:
+            super().__init__("line 3: nested 20001 deep, deeper than 64 (validation.limits.max_depth)")
+            self.setting, self.limit, self.line, self.column, self.http_status = (
+                "validation.limits.max_depth", 64, 3, None, 413)
+
+    def refuse(*args, **kwargs):
+        raise Over()
+
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path))
+    monkeypatch.setattr(validate_module, "validate_file", refuse)
+    r = e.push("acme", pairwise("deep"))
+    assert r.status_code == 413, r.text
+    (error,) = r.json()["errors"]
+    assert error["kind"] == "limit_exceeded" and error["line"] == 3
+    assert "validation.limits.max_depth" in error["message"]
+    assert _store_files(e) == []
+    e.client.close()

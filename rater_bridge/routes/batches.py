@@ -16,7 +16,7 @@ from alignment_ci.tempdirs import make_tempdir
 
 from ..batches import UPLOAD_TEMP_PREFIX, batch_status, list_batches, push_batch
 from ..deps import BridgeDep, VendorDep
-from ..schemas import BatchAnswer, BatchList, BatchStatus, ErrorDetail
+from ..schemas import BatchAnswer, BatchList, BatchStatus, ErrorDetail, FieldError
 from ..upload import receive_upload
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -41,7 +41,8 @@ _ERRORS = {401: {"model": ErrorDetail, "description": "Missing, unknown or revok
         200: {"model": BatchAnswer, "description": "The same content was pushed before: that batch and its pull request."},
         400: {"model": ErrorDetail, "description": "Malformed request (query parameters, multipart body)."},
         409: {"model": BatchAnswer, "description": "The batch id already holds different content from this vendor."},
-        413: {"model": ErrorDetail, "description": "The upload is larger than bridge.max_upload_bytes."},
+        413: {"model": BatchAnswer | FieldError, "description": "The upload is larger than bridge.max_upload_bytes "
+              "(FieldError), or its content is over a validation size limit (BatchAnswer: kind limit_exceeded, the setting named)."},
         422: {"model": BatchAnswer, "description": "Rejected: the errors (line, column, kind); nothing was stored."},
         **_ERRORS,
     },
