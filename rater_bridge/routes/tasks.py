@@ -138,7 +138,9 @@ def release(task_id: TaskP, vendor: VendorDep, bridge: BridgeDep) -> dict:
 
 
 @router.post("/v1/tasks/{task_id}/complete", response_model=Completed,
-             responses={**_404, 409: {"model": ErrorDetail},
+             responses={**_404, 400: {"model": ErrorDetail, "description": "Malformed body (unknown keys, missing rater_id)."},
+                        409: {"model": ErrorDetail},
+                        413: {"model": FieldError, "description": "Body larger than bridge.max_request_bytes."},
                         422: {"model": FieldError, "description": "The answer or rationale does not fit the task."}, **_401})
 def complete(task_id: TaskP, body: Completion, vendor: VendorDep, bridge: BridgeDep) -> Any:
     """Record a rater's answer to a task held by that rater. The answer says nothing about whether it was gold."""
