@@ -149,6 +149,7 @@ class QueueItem(Base):
         # stops after LIMIT rows: no sort of the whole queue per request (see _claim_real).
         Index("ix_queue_items_claim_order", "status", "is_gold", "dimension", text("expedited DESC"),
               text("priority DESC"), "created_at", "id"),
+        Index("ix_queue_items_gold", "is_gold", "dimension"),  # the gold sample reads gold rows only
         Index("ix_queue_items_source", "source_id", "dimension"),
     )
 
@@ -286,9 +287,10 @@ def create_schema(engine: Engine) -> None:
         if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
             with engine.begin() as conn:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-    index = next(i for i in QueueItem.__table__.indexes if i.name == "ix_queue_items_claim_order")
-    if index.name not in {i["name"] for i in inspect(engine).get_indexes("queue_items")}:
-        index.create(engine, checkfirst=False)
+    existing = {i["name"] for i in inspect(engine).get_indexes("queue_items")}
+    for index in QueueItem.__table__.indexes:  # indexes added since a database was created
+        if index.name not in existing:
+            index.create(engine, checkfirst=False)
 
 
 def database_url(config: Any) -> str:
