@@ -24,6 +24,36 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class StoreBackend(str, Enum):
+    file = "file"
+    s3 = "s3"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"alignment-ci {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    store: Annotated[Optional[StoreBackend], typer.Option(
+        "--store", help="Artifact store backend for this command: beats ALIGNMENT_CI_STORE / ALIGNMENT_CI_S3_BUCKET, "
+        "which beat stores.artifacts.backend in alignment.yaml (default `file`).")] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
+) -> None:
+    """Continuous integration for RLHF: validate label batches, measure label quality, train, gate, report and roll out."""
+    if store is not None:
+        import os
+
+        os.environ["ALIGNMENT_CI_STORE"] = store.value  # children (the gate's pytest) see it too
+
+
 config_app = typer.Typer(help="Show the resolved alignment.yaml.", no_args_is_help=True)
 manifest_app = typer.Typer(help="Dataset manifests: verify them, hash the snapshot.", no_args_is_help=True)
 lineage_app = typer.Typer(help="The hash-chained lineage log.", no_args_is_help=True)
@@ -64,6 +94,9 @@ app.add_typer(_retrain_commands.app, name="retrain")
 from .commands import bridge as _bridge_commands  # noqa: E402
 
 app.add_typer(_bridge_commands.app, name="bridge")
+from .commands import init as _init_commands  # noqa: E402
+
+app.command("init")(_init_commands.init)
 
 
 class HealthFormat(str, Enum):

@@ -174,7 +174,15 @@ class ArtifactStoreSettings(_Model):
 
 
 class StoresSettings(_Model):
+    """The artifact store. Backend precedence: `--store` flag > ALIGNMENT_CI_STORE /
+    ALIGNMENT_CI_S3_BUCKET in the environment > `stores.artifacts.backend` > `file`."""
+
     artifacts: ArtifactStoreSettings = Field(default_factory=ArtifactStoreSettings)
+    commit_batches: bool = Field(
+        False,
+        description="Also keep each ingested batch's blob in <paths.manifests>/blobs/, committed with its "
+        "manifest (Git LFS): the getting-started store, so CI reads batches from the clone without a bucket.",
+    )
 
 
 class PathsSettings(_Model):

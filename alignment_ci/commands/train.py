@@ -58,10 +58,8 @@ def train(
     if stage is None:
         raise InputError("--stage is required: reward, sft, dpo, grpo or rloo")
     cfg = _config(config)
-    if backend == "modal" or (backend is None and cfg.training.job(stage).backend == "modal"):
-        from ..train.backends.modal import require_credentials
-
-        require_credentials()
+    # Modal credentials are checked by the backend when a run must actually be spawned:
+    # a run already in the store comes back cached without them.
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
     emit(_public(record), format, _render_run)

@@ -26,6 +26,8 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
+from ..store import repository_blobs_dir
+from ..store.base import blob_key
 from ..textsafety import pseudonymize, redact_pii, truncate
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -133,10 +135,18 @@ def build_manifest(
     report: Any,
     stats: dict[str, Any],
     digest: str,
-    store_uri: str,
+    store_uri: str | None = None,
     source: dict[str, Any],
 ) -> dict[str, Any]:
-    """The manifest of an accepted batch (``ingest`` and the rater bridge both write this)."""
+    """The manifest of an accepted batch (``ingest`` and the rater bridge both write this).
+
+    ``store_uri`` is always written relative to the store (``blobs/<aa>/<sha256>``), never
+    the absolute place on the machine that ingested, so a fresh clone or another backend
+    finds the blob by its hash. The argument is accepted for older callers and ignored.
+    Manifests written before this rule (``file:///…`` or ``s3://…``) still read and verify:
+    lookups go by ``sha256``.
+    """
+    del store_uri
     warnings: dict[str, int] = {}
     for issue in report.warnings:
         warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
@@ -152,7 +162,7 @@ def build_manifest(
         "gold_rows": stats["gold_rows"],
         "dimensions": stats["dimensions"],
         "sha256": digest,
-        "store_uri": store_uri,
+        "store_uri": blob_key(digest),
         "format": "parquet",
         "source": source,
         "sampling": stats["sampling"],
@@ -218,6 +228,8 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
             )
         store = store if store is not None else open_store(config)
         digest = store.put_blob(normalized)
+        if config.stores.commit_batches:
+            commit_blob(config, normalized, digest)
         stats = batch_statistics(normalized)
     manifest = build_manifest(
         config=config,
@@ -225,7 +237,6 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
         report=report,
         stats=stats,
         digest=digest,
-        store_uri=store.blob_uri(digest),
         source={"file": truncate(path.name, 200), "sha256": source_sha, "bytes": path.stat().st_size},
     )
     target = manifest_path(config, vendor, batch_id)
@@ -238,6 +249,18 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
         data={"batch_id": batch_id, "vendor": vendor, "rows": stats["rows"], "raters": stats["rater_ids"], "manifest": str(target.relative_to(config.root)) if target.is_relative_to(config.root) else str(target)},
     )
     return IngestResult(True, report, batch_id, manifest, target)
+
+
+def commit_blob(config: Config, path: Path, digest: str) -> Path:
+    """Copy a batch's normalized file to ``<manifests>/blobs/<aa>/<sha256>`` (atomic, idempotent).
+
+    The getting-started store (``stores.commit_batches: true``): the blob is committed with
+    its manifest (Git LFS keeps clones light), so CI reads the batch from the checkout.
+    """
+    target = repository_blobs_dir(config) / digest[:2] / digest
+    if not target.is_file() or sha256_file(target) != digest:
+        _write_atomic(target, path.read_bytes())
+    return target
 
 
 def verify_manifests(config: Config, store=None) -> dict[str, Any]:

@@ -28,7 +28,10 @@ AggregationMethod = Literal["majority", "weighted", "dawid-skene", "bradley-terr
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _SNAPSHOT_RE = re.compile(r"^(latest|[0-9a-f]{12,64})$")
-_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*(:[1-9][0-9]?)?$")
+MODAL_GPU_TYPES = ("T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
+                   "H100", "H100!", "H200", "B200", "B200+")
+"""GPU types Modal accepts for ``gpu=`` (https://modal.com/docs/guide/gpu), case-insensitive."""
+_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[!+]?(:[1-9][0-9]?)?$")
 
 
 class _Spec(BaseModel):
@@ -87,6 +90,17 @@ class ModalSettings(_Spec):
     def _gpu(cls, v: str) -> str:
         if not _GPU_RE.match(v):
             raise ValueError(f"gpu must look like `H100` or `A100-80GB:4`, got {v!r}")
+        kind, _, count = v.partition(":")
+        if kind.upper() not in MODAL_GPU_TYPES:
+            import difflib
+
+            close = difflib.get_close_matches(kind.upper(), MODAL_GPU_TYPES, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(f"gpu {kind!r} is not a Modal GPU type{hint}: use one of {', '.join(MODAL_GPU_TYPES)} "
+                             "(https://modal.com/docs/guide/gpu)")
+        limit = 4 if kind.upper() in ("A10", "A10G") else 8
+        if count and int(count) > limit:
+            raise ValueError(f"gpu {v!r}: Modal attaches at most {limit} {kind} GPUs to one container")
         return v
 
 
