@@ -107,3 +107,28 @@ def test_the_baseline_is_the_latest_record_and_keeps_its_history(store, pipeline
     assert kinds == [("baseline", first["candidate_id"]), ("baseline", second["candidate_id"])]
     with pytest.raises(InputError, match="needs a reason"):
         set_baseline(store, first, set_by="manual", reason=" ")
+
+
+def test_a_rollout_that_reaches_100_percent_makes_its_candidate_the_baseline(store, pipeline_runs, tmp_path):
+    """The rollout controller's hook: the model version rolled out is the policy's artifact;
+    the candidate record holding it becomes the production baseline."""
+    from alignment_ci.rollout import controller as rc
+    from alignment_ci.rollout.plan import RolloutPlan, StageSpec
+    from alignment_ci.rollout.routers.file import FileRouter
+
+    old = record_candidate(store, pipeline_runs[:2])
+    set_baseline(store, old, set_by="manual", reason="first model")
+    new = record_candidate(store, pipeline_runs)
+    policy_artifact = new["runs"]["dpo"]["artifact"]
+    plan = RolloutPlan(stages=[StageSpec(percent=50, min_events=0, min_minutes=0),
+                               StageSpec(percent=100, min_events=0, min_minutes=0)])
+    router = FileRouter(tmp_path / "routing.json")
+    rc.start(store, "r9", old["runs"]["sft"]["artifact"], policy_artifact, plan, router=router)
+    assert production_baseline(store)["candidate_id"] == old["candidate_id"]  # not before it completes
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    state = rc.step(store, "r9", events, router=router)
+    assert state["status"] == "completed", state
+    current = production_baseline(store)
+    assert (current["candidate_id"], current["set_by"], current["rollout_id"]) == (new["candidate_id"], "rollout", "r9")
+    assert current["reason"] == "rollout r9 reached 100%" and current["previous"] == old["candidate_id"]
