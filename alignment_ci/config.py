@@ -154,6 +154,11 @@ class ValidationSettings(_Model):
     text_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="A text field longer than this is an error.")
     max_errors: int = Field(1000, gt=0, description="Stop listing errors after this many (the count stays exact).")
     scrub_pii: bool = Field(True, description="Redact e-mail addresses and phone numbers in stored batches.")
+    column_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor column -> contract column, applied before validation (e.g. {annotator_id: rater_id}); "
+        "`--map FROM=TO` on validate and ingest adds to it.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationSettings":
