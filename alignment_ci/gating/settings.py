@@ -32,16 +32,18 @@ class CalibrationGateSettings(_Settings):
 
 
 class RegressionGateSettings(_Settings):
-    """Candidate vs baseline, per slice, with a one-sided non-inferiority test."""
+    """Candidate reward model vs the baseline's on the same held-out pairs, per slice: McNemar's
+    exact test and the accuracy difference with a one-sided non-inferiority bound."""
 
-    margin: float = Field(0.05, ge=0, lt=0.5, description="Non-inferiority margin on the win-rate scale: the candidate may "
-                          "be worse than the baseline by at most this (win rate above 0.5 - margin).")
+    margin: float = Field(0.05, ge=0, lt=0.5, description="Non-inferiority margin on the accuracy scale: the "
+                          "candidate reward model may be less accurate than the baseline's by at most this.")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided significance level of the non-inferiority test.")
     min_n: int = Field(20, ge=1, description="Fewer units than this in the whole eval set is inconclusive.")
     min_slice_n: int = Field(10, ge=1, description="Slices smaller than this are listed but not gated on their own.")
     slice_keys: list[str] = Field(default_factory=lambda: ["dimension", "sampling_bucket", "language", "cohort"],
                                   description="Eval-row fields whose values are the critical slices.")
-    baseline_required: bool = Field(True, description="No baseline is inconclusive; false: passes as 'first model'.")
+    baseline_required: bool = Field(True, description="No baseline at all (a first model) is inconclusive; false: "
+                                    "passes as 'first model: no baseline'.")
     judge: Literal["candidate", "baseline"] = Field("candidate", description="Which reward model judges the policies' "
                                                     "responses in policy mode.")
     tie_tolerance: float = Field(1e-6, ge=0, description="Judge scores closer than this are a tie (0.5).")
