@@ -48,6 +48,9 @@ from .commands import changes as _changes_commands  # noqa: E402
 from .commands import gate as _gate_commands  # noqa: E402
 
 manifest_app.command("changed")(_changes_commands.manifest_changed)
+from .commands import exclude as _exclude_commands  # noqa: E402
+
+manifest_app.command("exclude-raters")(_exclude_commands.exclude_raters)
 app.add_typer(_gate_commands.app, name="gate")
 from .commands import baseline as _baseline_commands  # noqa: E402
 

@@ -83,6 +83,17 @@ class RewardHackingGateSettings(_Settings):
     min_n: int = Field(20, ge=1, description="Fewer held-out pairs than this is inconclusive.")
 
 
+class LabelQualityGateSettings(_Settings):
+    """Label quality of the pull request's batches: agreement, flagged raters, gold vs the vendor's SLA."""
+
+    max_flagged_share: float = Field(0.1, ge=0, le=1, description="Largest share of a batch's judgments that may come "
+                                     "from flagged raters (after the manifest's excluded_raters).")
+    min_gold_judgments: int = Field(10, ge=1, description="Fewer gold judgments in a batch than this makes the gold "
+                                    "check (vendor SLA) inconclusive.")
+    noncritical_blocks: bool = Field(False, description="A failed agreement on a dimension that is not critical in "
+                                     "the taxonomy also fails the gate (default: reported only).")
+
+
 class GatesSettings(_Settings):
     """How gates run and how their outcomes turn into a verdict."""
 
@@ -103,6 +114,7 @@ class GatesSettings(_Settings):
     regression: RegressionGateSettings = Field(default_factory=RegressionGateSettings)
     safety: SafetyGateSettings = Field(default_factory=SafetyGateSettings)
     reward_hacking: RewardHackingGateSettings = Field(default_factory=RewardHackingGateSettings)
+    label_quality: LabelQualityGateSettings = Field(default_factory=LabelQualityGateSettings)
 
     @model_validator(mode="after")
     def _min_pass_fits(self) -> "GatesSettings":
