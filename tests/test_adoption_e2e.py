@@ -164,8 +164,6 @@ def test_the_report_is_published_with_the_gates_on_the_policy(adoption):
     assert "over_refusal" in by_gate and by_gate["over_refusal"]["outcome"] in ("pass", "fail"), by_gate.get("over_refusal")
 
 
-@pytest.mark.xfail(strict=True, reason="the PR workflow passes the last stage's run (DPO), which holds no reward "
-                   "model, until it passes the pipeline's candidate record (issue 12, branch `decision`)")
 def test_the_gates_judge_the_candidates_reward_model(adoption):
     gold = _gates(adoption)["gold"]
     assert "no reward model" not in gold["reason"], gold

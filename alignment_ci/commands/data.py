@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out, render_problems
-from . import changes
+from . import changes, exclude
 
 manifest_app = typer.Typer(help="Dataset manifests: verify them, hash the snapshot.", no_args_is_help=True)
 manifest_app.command("changed")(changes.manifest_changed)
+manifest_app.command("exclude-raters")(exclude.exclude_raters)
 
 # `validate` and `ingest` are top-level commands: cli.py registers them with app.command().
 

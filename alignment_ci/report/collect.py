@@ -353,6 +353,8 @@ def collect_report_data(
         html_url=html_url,
         run_url=run_url,
         notes=notes,
+        first_model=bool((meta.get("baseline") or {}).get("first_model")) and baseline is None,
+        candidate_id=(meta.get("candidate") or {}).get("candidate_id"),
     )
 
 
