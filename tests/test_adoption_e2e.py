@@ -166,5 +166,7 @@ def test_the_report_is_published_with_the_gates_on_the_policy(adoption):
 
 def test_the_gates_judge_the_candidates_reward_model(adoption):
     gold = _gates(adoption)["gold"]
+    # The candidate's reward model scored the batch's gold pairs (a small batch may leave the
+    # verdict inconclusive on too few pairs, but the accuracy was measured on the model).
     assert "no reward model" not in gold["reason"], gold
-    assert gold["outcome"] in ("pass", "fail"), gold
+    assert gold["reason"].startswith("gold pairwise accuracy") and gold.get("value") is not None, gold
