@@ -29,8 +29,19 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
+# Every benchmark, each writing its section of docs/benchmarks.md (tests/test_docs.py checks
+# that this list names every bench/*_bench.py).
+BENCH_WRITE := docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python bench/validate_bench.py
+	$(BIN)/python bench/quality_bench.py
+	$(BIN)/python bench/bt_ds_bench.py
+	$(BIN)/python bench/health_bench.py --write $(BENCH_WRITE)
+	$(BIN)/python bench/report_bench.py
+	$(BIN)/python bench/bridge_bench.py
+	$(BIN)/python bench/train_bench.py --write $(BENCH_WRITE)
+	$(BIN)/python bench/rollout_bench.py --write $(BENCH_WRITE)
+	$(BIN)/python bench/active_bench.py --write $(BENCH_WRITE)
 
 # verl (the `ppo` stage's engine) pins transformers<5.11, so it lives in its own environment.
 # Order matters: torch's CPU wheel first, transformers<5.11 before verl (a stale `kernels`

@@ -154,6 +154,11 @@ class ValidationSettings(_Model):
     text_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="A text field longer than this is an error.")
     max_errors: int = Field(1000, gt=0, description="Stop listing errors after this many (the count stays exact).")
     scrub_pii: bool = Field(True, description="Redact e-mail addresses and phone numbers in stored batches.")
+    column_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor column -> contract column, applied before validation (e.g. {annotator_id: rater_id}); "
+        "`--map FROM=TO` on validate and ingest adds to it.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationSettings":
@@ -174,7 +179,15 @@ class ArtifactStoreSettings(_Model):
 
 
 class StoresSettings(_Model):
+    """The artifact store. Backend precedence: `--store` flag > ALIGNMENT_CI_STORE /
+    ALIGNMENT_CI_S3_BUCKET in the environment > `stores.artifacts.backend` > `file`."""
+
     artifacts: ArtifactStoreSettings = Field(default_factory=ArtifactStoreSettings)
+    commit_batches: bool = Field(
+        False,
+        description="Also keep each ingested batch's blob in <paths.manifests>/blobs/, committed with its "
+        "manifest (Git LFS): the getting-started store, so CI reads batches from the clone without a bucket.",
+    )
 
 
 class PathsSettings(_Model):

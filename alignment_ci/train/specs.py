@@ -32,7 +32,10 @@ AggregationMethod = Literal["majority", "weighted", "dawid-skene", "bradley-terr
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _SNAPSHOT_RE = re.compile(r"^(latest|[0-9a-f]{12,64})$")
-_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*(:[1-9][0-9]?)?$")
+MODAL_GPU_TYPES = ("T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
+                   "H100", "H100!", "H200", "B200", "B200+")
+"""GPU types Modal accepts for ``gpu=`` (https://modal.com/docs/guide/gpu), case-insensitive."""
+_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[!+]?(:[1-9][0-9]?)?$")
 
 
 class _Spec(BaseModel):
@@ -91,6 +94,17 @@ class ModalSettings(_Spec):
     def _gpu(cls, v: str) -> str:
         if not _GPU_RE.match(v):
             raise ValueError(f"gpu must look like `H100` or `A100-80GB:4`, got {v!r}")
+        kind, _, count = v.partition(":")
+        if kind.upper() not in MODAL_GPU_TYPES:
+            import difflib
+
+            close = difflib.get_close_matches(kind.upper(), MODAL_GPU_TYPES, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(f"gpu {kind!r} is not a Modal GPU type{hint}: use one of {', '.join(MODAL_GPU_TYPES)} "
+                             "(https://modal.com/docs/guide/gpu)")
+        limit = 4 if kind.upper() in ("A10", "A10G") else 8
+        if count and int(count) > limit:
+            raise ValueError(f"gpu {v!r}: Modal attaches at most {limit} {kind} GPUs to one container")
         return v
 
 
@@ -371,6 +385,11 @@ class TrainingSettings(_Spec):
     )
     seed: int = Field(0, description="Seed of data splits, initialisation and sampling, for every stage.")
     dataset: DatasetRef = Field(default_factory=DatasetRef, description="Dataset snapshot and aggregation method.")
+    pipeline: list[StageName] = Field(
+        default_factory=lambda: ["reward", "sft", "dpo"], min_length=1,
+        description="The stages `alignment-ci train` runs, in order, into one candidate (reward model, reference, "
+        "policy), e.g. [reward, sft, dpo] or [reward, sft, grpo]; the gates judge the candidate as a whole.",
+    )
     modal: ModalSettings = Field(default_factory=ModalSettings, description="Modal GPU backend settings.")
     distributed: DistributedSettings = Field(
         default_factory=DistributedSettings,

@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 
 from ...errors import InputError
 from .._fs import atomic_output_dir, refuse_existing_output
+from ..hub import check_hub_model
 from ..specs import StageJob, is_local_model_ref
 from . import ProgressCallback, StageResult
 
@@ -221,6 +222,7 @@ class StageContext:
             if not (path / "config.json").is_file():
                 raise InputError(f"base_model {self.job.base_model!r}: no config.json there; give a model directory")
             return str(path), None
+        check_hub_model(self.job.base_model, self.job.base_revision)  # seconds, not a minute of retries
         return self.job.base_model, self.job.base_revision
 
     def start_ref(self) -> tuple[str, str | None]:
