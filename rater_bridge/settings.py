@@ -25,7 +25,7 @@ class BridgeServiceSettings(BaseModel):
     base_branch: str = Field("main", description="Branch that label-batch pull requests target.")
     labelstudio_secret_env: str = Field(
         "ALIGNMENT_CI_LABELSTUDIO_SECRET",
-        description="Environment variable holding the shared secret of the Label Studio webhook signature.",
+        description="Environment variable holding the master secret from which each vendor's Label Studio webhook signing key is derived (only for senders that sign).",
     )
     publish_wait_s: float = Field(
         60.0, gt=0, description="How long a duplicate push waits for the first push of the same content to publish."
@@ -35,6 +35,7 @@ class BridgeServiceSettings(BaseModel):
     )
     max_tasks_per_request: int = Field(100, ge=1, le=10000, description="Largest `n` a vendor may ask GET /v1/tasks for.")
     max_webhook_bytes: int = Field(1024 * 1024, gt=0, description="Largest Label Studio webhook body.")
+    max_webhook_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted in a Label Studio webhook body (deeper: 422).")
 
 
 def service_settings(config: Config) -> BridgeServiceSettings:

@@ -1,10 +1,19 @@
-"""Label Studio webhooks (``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED``).
+"""Label Studio webhooks (``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` / ``ANNOTATIONS_DELETED``).
 
 Label Studio posts ``{"action", "annotation": {...}, "task": {...}, "project": {...}}``
-(https://labelstud.io/guide/webhook_reference). The bridge checks, besides the vendor's
-bearer token, an HMAC-SHA256 of the raw body under a shared secret, sent as
-``X-Alignment-CI-Signature: sha256=<hex>`` (the scheme of GitHub's ``X-Hub-Signature-256``),
-compared in constant time. The latest state of each annotation is kept per vendor.
+(https://labelstud.io/guide/webhook_reference). Its webhook settings cannot sign a body:
+they hold a URL and fixed ``headers``. So a delivery authenticates with a per-vendor
+static credential in those headers, ``Authorization: Bearer <token>``, where the token is
+either the vendor's API token or a webhook-only token (``acw_…``, issued by
+``alignment-ci bridge vendor webhook-token NAME``; it opens this route and nothing else,
+since it is the one credential that sits in a Label Studio project's settings).
+
+Senders that can sign may instead send ``X-Alignment-CI-Vendor: NAME`` and
+``X-Alignment-CI-Signature: sha256=<hex HMAC-SHA256 of the body>`` under the vendor's own
+signing key, derived from the bridge's master secret (:func:`signing_key`); a signature
+sent beside a bearer token is checked too. Either way the delivery is tied to one vendor,
+and a Label Studio project (its id is in every payload) is bound to one vendor
+(:func:`bind_project`): a vendor's credential cannot write into another vendor's project.
 """
 
 from __future__ import annotations
@@ -16,15 +25,36 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
 
 from alignment_ci.errors import InputError
 
-from .auth import VendorIdentity
+from .auth import VendorIdentity, hash_token, new_token, vendor_for_token
 from .batches import Bridge
-from .db import LabelStudioAnnotation, utcnow
+from .db import LabelStudioAnnotation, LabelStudioProject, Token, Vendor, utcnow
 
 SIGNATURE_HEADER = "X-Alignment-CI-Signature"
+VENDOR_HEADER = "X-Alignment-CI-Vendor"
+WEBHOOK_TOKEN_PREFIX = "acw_"
 HANDLED_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+
+class WebhookRefused(Exception):
+    """A delivery the bridge refuses before reading it: ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ----------------------------------------------------------------------------- credentials
+
+
+def signing_key(master_secret: str, vendor: str) -> str:
+    """Vendor ``vendor``'s signing key: HMAC-SHA256 of the vendor name under the bridge's master
+    secret (hex). Each vendor signs with its own key; a key signs for no other vendor."""
+    return hmac.new(master_secret.encode("utf-8"), b"alignment-ci labelstudio webhook\0" + vendor.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
 
 
 def sign(secret: str | bytes, body: bytes) -> str:
@@ -37,6 +67,124 @@ def signature_ok(secret: str | bytes, body: bytes, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(secret, body), header.strip())
 
 
+def _vendor(session: Session, name: str) -> Vendor:
+    vendor = session.scalar(select(Vendor).where(Vendor.name == name))
+    if vendor is None:
+        raise InputError(f"no vendor {name!r}; add it with `alignment-ci bridge vendor add {name}`")
+    return vendor
+
+
+def issue_webhook_token(session: Session, name: str) -> str:
+    """A webhook-only token for vendor ``name`` (stored as its sha256, shown once). It
+    authenticates ``POST /v1/webhooks/labelstudio`` and is refused by every other route;
+    ``bridge vendor revoke`` revokes it with the vendor's other tokens."""
+    vendor = _vendor(session, name)
+    token = WEBHOOK_TOKEN_PREFIX + new_token().removeprefix("acb_")
+    session.add(Token(vendor_id=vendor.id, token_hash=hash_token(token), prefix=token[:10]))
+    session.commit()
+    return token
+
+
+def vendor_for_webhook_token(session: Session, token: str) -> VendorIdentity | None:
+    """The vendor of a live webhook token or API token, or None."""
+    if token.startswith(WEBHOOK_TOKEN_PREFIX) and len(token) <= 200:
+        row = session.execute(
+            select(Vendor.id, Vendor.name).join(Token, Token.vendor_id == Vendor.id)
+            .where(Token.token_hash == hash_token(token), Token.revoked_at.is_(None))
+        ).first()
+        return VendorIdentity(row.id, row.name) if row else None
+    return vendor_for_token(session, token)
+
+
+def bind_project(session: Session, name: str, project_id: int, url: str | None = None) -> dict[str, Any]:
+    """Bind Label Studio project ``project_id`` to vendor ``name`` (idempotent). A project
+    already bound to another vendor is an error: unbind it there first."""
+    if isinstance(project_id, bool) or not isinstance(project_id, int) or not 0 < project_id < 2**63:
+        raise InputError(f"a Label Studio project id is a positive integer, got {project_id!r}")
+    vendor = _vendor(session, name)
+    row = session.get(LabelStudioProject, project_id)
+    if row is not None and row.vendor_id != vendor.id:
+        owner = session.get(Vendor, row.vendor_id)
+        raise InputError(f"Label Studio project {project_id} is bound to vendor {owner.name if owner else row.vendor_id!r}; "
+                         "a project belongs to one vendor")
+    if row is None:
+        session.add(LabelStudioProject(project_id=project_id, vendor_id=vendor.id, url=url))
+    elif url:
+        row.url = url
+    try:
+        session.commit()
+    except SAIntegrityError:
+        session.rollback()
+        raise InputError(f"Label Studio project {project_id} was bound concurrently; run the command again") from None
+    return {"vendor": name, "project": project_id}
+
+
+def authenticate(
+    session: Session,
+    *,
+    authorization: str | None,
+    vendor_name: str | None,
+    has_signature: bool,
+    master_secret: str | None,
+) -> tuple[VendorIdentity, str | None]:
+    """The vendor a delivery speaks for, and the signing key its signature must match (None when
+    it sent no signature). Raises :class:`WebhookRefused`; the body is checked afterwards."""
+    vendor: VendorIdentity | None = None
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise WebhookRefused(401, "the Authorization header must be 'Bearer <token>'")
+        vendor = vendor_for_webhook_token(session, token.strip())
+        if vendor is None:
+            raise WebhookRefused(401, "unknown or revoked token; issue one with `alignment-ci bridge vendor webhook-token NAME`")
+        if vendor_name is not None and vendor_name != vendor.name:
+            raise WebhookRefused(401, f"{VENDOR_HEADER} names another vendor than the token's")
+    elif has_signature and vendor_name:
+        row = session.execute(select(Vendor.id, Vendor.name).where(Vendor.name == vendor_name)).first()
+        if row is None:
+            raise WebhookRefused(401, f"bad {SIGNATURE_HEADER} for {VENDOR_HEADER}")
+        vendor = VendorIdentity(row.id, row.name)
+    else:
+        raise WebhookRefused(
+            401, "no credential: in the Label Studio webhook's headers set 'Authorization: Bearer <token>' "
+            f"(`alignment-ci bridge vendor webhook-token NAME`), or sign with {SIGNATURE_HEADER} and {VENDOR_HEADER}")
+    if not has_signature:
+        return vendor, None
+    if not master_secret:
+        raise WebhookRefused(403, "signed webhooks are off on this bridge (no master secret is set); "
+                                  "send 'Authorization: Bearer <token>' instead")
+    return vendor, signing_key(master_secret, vendor.name)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def parse_body(body: bytes, max_depth: int) -> Any:
+    """The JSON of a delivery. InputError (400) for bad JSON; WebhookRefused(422) when it nests
+    deeper than ``max_depth`` (the setting ``bridge.max_webhook_depth``)."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        payload = None
+        depth = None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError("the webhook body is not JSON") from None
+    else:
+        depth = _depth(payload)
+    if depth is None or depth > max_depth:
+        raise WebhookRefused(422, f"the webhook body nests deeper than {max_depth} levels "
+                                  "(bridge.max_webhook_depth); a Label Studio annotation payload needs far fewer")
+    return payload
+
+
 def _int_id(obj: Any, what: str) -> int | None:
     if obj is None:
         return None
@@ -46,8 +194,28 @@ def _int_id(obj: Any, what: str) -> int | None:
     return value
 
 
+def _project_id(payload: dict[str, Any], annotation: dict[str, Any] | None) -> int:
+    project = payload.get("project")
+    if project is None and annotation is not None:
+        project = annotation.get("project")
+    project_id = _int_id(project, "project")
+    if project_id is None:
+        raise InputError(f"{payload.get('action')}: the body names no project (project.id)")
+    return project_id
+
+
+def check_project(session: Session, vendor: VendorIdentity, project_id: int) -> None:
+    """WebhookRefused(403) unless ``project_id`` is bound to ``vendor``."""
+    owner = session.scalar(select(LabelStudioProject.vendor_id).where(LabelStudioProject.project_id == project_id))
+    if owner != vendor.id:
+        raise WebhookRefused(403, f"Label Studio project {project_id} is not bound to this vendor; bind it with "
+                                  f"`alignment-ci labelstudio connect` or `alignment-ci bridge vendor webhook-token "
+                                  f"{vendor.name} --project {project_id}`")
+
+
 def record_annotation(bridge: Bridge, vendor: VendorIdentity, payload: Any) -> dict[str, Any]:
-    """Store one webhook delivery; returns what the route answers. Raises InputError for a malformed payload."""
+    """Store one webhook delivery; returns what the route answers. Raises InputError for a malformed
+    payload and WebhookRefused(403) for a project not bound to ``vendor``."""
     if not isinstance(payload, dict):
         raise InputError("a Label Studio webhook body is a JSON object with 'action' and 'annotation'")
     action = payload.get("action")
@@ -62,11 +230,11 @@ def record_annotation(bridge: Bridge, vendor: VendorIdentity, payload: Any) -> d
         raise InputError(f"{action}: annotation.id is missing")
     task = payload.get("task") if isinstance(payload.get("task"), dict) else annotation.get("task")
     task_id = _int_id(task, "task")
-    project = payload.get("project") if isinstance(payload.get("project"), dict) else annotation.get("project")
-    project_id = _int_id(project, "project")
+    project_id = _project_id(payload, annotation)
     stored = json.dumps(payload, ensure_ascii=False, sort_keys=True)
     for _ in range(3):
         with bridge.sessions() as s:
+            check_project(s, vendor, project_id)
             row = s.scalar(select(LabelStudioAnnotation).where(
                 LabelStudioAnnotation.vendor_id == vendor.id, LabelStudioAnnotation.annotation_id == annotation_id))
             try:

@@ -85,6 +85,44 @@ def vendor_token(
         out.print(token, markup=False)
 
 
+@vendor_app.command("webhook-token")
+def vendor_webhook_token(
+    name: Annotated[str, typer.Argument(help="An existing vendor.")],
+    project: Annotated[Optional[list[int]], typer.Option("--project", help="Bind this Label Studio project id to the vendor (repeatable).")] = None,
+    signing_key: Annotated[bool, typer.Option("--signing-key", help="Print the vendor's HMAC signing key instead (for senders that sign; needs the bridge's master secret in the environment).")] = False,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Issue a webhook-only token for Label Studio's webhook headers (`Authorization: Bearer <token>`); it opens no other route."""
+    import os
+
+    from rater_bridge.settings import service_settings
+    from rater_bridge.webhooks import bind_project, issue_webhook_token
+    from rater_bridge.webhooks import signing_key as vendor_signing_key
+
+    from ..errors import InputError
+
+    cfg = _config(config)
+    master_env = service_settings(cfg).labelstudio_secret_env
+    if signing_key and not os.environ.get(master_env):
+        raise InputError(f"set {master_env} (the bridge's master secret) to derive signing keys")
+    with _sessions(cfg)() as s:
+        bound = [bind_project(s, name, p)["project"] for p in project or []]
+        if signing_key:
+            secret, kind = vendor_signing_key(os.environ[master_env], name), "signing_key"
+        else:
+            secret, kind = issue_webhook_token(s, name), "token"
+    if format is Format.json:
+        emit({"vendor": name, kind: secret, "projects": bound}, format)
+        return
+    if kind == "token":
+        err.print(f"webhook token of {escape(name)} (shown once): put it in the Label Studio webhook's headers as "
+                  "Authorization: Bearer <token>")
+    if bound:
+        err.print(f"Label Studio project(s) {', '.join(map(str, bound))} bound to {escape(name)}")
+    out.print(secret, markup=False)
+
+
 @vendor_app.command("revoke")
 def vendor_revoke(
     name: Annotated[str, typer.Argument(help="An existing vendor.")],
