@@ -23,20 +23,25 @@ import hmac
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from alignment_ci.errors import InputError
+from alignment_ci.formats.labelstudio import read_labelstudio_export
+from alignment_ci.monitor.queue import QueueError, complete_task
 
 from .auth import VendorIdentity, hash_token, new_token, vendor_for_token
 from .batches import Bridge
-from .db import LabelStudioAnnotation, LabelStudioProject, Token, Vendor, utcnow
+from .db import LabelStudioAnnotation, LabelStudioProject, LabelStudioRevision, Token, Vendor, utcnow
 
 SIGNATURE_HEADER = "X-Alignment-CI-Signature"
 VENDOR_HEADER = "X-Alignment-CI-Vendor"
 WEBHOOK_TOKEN_PREFIX = "acw_"
 HANDLED_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+DELETED_ACTION = "ANNOTATIONS_DELETED"
+DELETED_REVISION = "deleted"
+MAX_DELETED = 10_000
 
 
 class WebhookRefused(Exception):
@@ -213,41 +218,160 @@ def check_project(session: Session, vendor: VendorIdentity, project_id: int) -> 
                                   f"{vendor.name} --project {project_id}`")
 
 
+def revision_of(annotation: dict[str, Any]) -> str:
+    """The key of an annotation revision: its ``updated_at`` (Label Studio sets it on every save),
+    else a hash of the annotation."""
+    updated = annotation.get("updated_at")
+    if isinstance(updated, str) and 0 < len(updated) <= 64 and updated != DELETED_REVISION:
+        return updated
+    return "sha256:" + hashlib.sha256(json.dumps(annotation, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def complete_queue_task(session: Session, bridge: Bridge, vendor: VendorIdentity, task: Any,
+                        annotation: dict[str, Any]) -> dict[str, Any] | None:
+    """Complete the rater-queue task a Label Studio task carries (``data.queue_task_id``, put there
+    by ``alignment-ci labelstudio connect``) with the annotation's answer, read by the same importer
+    as exports. None for a task that did not come from the queue; else ``{task_id, completed}``
+    plus ``answer`` or the ``reason`` it was not completed. Whether the task was gold is not said."""
+    data = task.get("data") if isinstance(task, dict) else None
+    queue_task_id = data.get("queue_task_id") if isinstance(data, dict) else None
+    if queue_task_id is None:
+        return None
+    if not isinstance(queue_task_id, str) or not queue_task_id or len(queue_task_id) > 64:
+        return {"task_id": None, "completed": False, "reason": "data.queue_task_id is not a queue task id"}
+    rater_id = data.get("queue_rater_id") if isinstance(data.get("queue_rater_id"), str) else None
+    taxonomy = bridge.config.taxonomy
+    dimension = data.get("dimension") if data.get("dimension") in taxonomy.names else taxonomy.default_dimension
+    outcome: dict[str, Any] = {"task_id": queue_task_id, "completed": False}
+    try:
+        imported = read_labelstudio_export([{"id": task.get("id"), "data": data, "annotations": [annotation]}], "webhook",
+                                           dimension=dimension, dimensions=list(taxonomy.names))
+    except InputError as exc:
+        return {**outcome, "reason": str(exc)}
+    answers = [row["choice"] for row in imported.rows if row["dimension"] == dimension]
+    if not answers:
+        reason = imported.skipped[0]["reason"] if imported.skipped else f"no answer for {dimension}"
+        return {**outcome, "reason": reason}
+    try:
+        with session.begin_nested():
+            complete_task(session, vendor.name, queue_task_id, rater_id=rater_id, answer=answers[0])
+    except (QueueError, InputError) as exc:
+        return {**outcome, "reason": str(exc)}
+    return {"task_id": queue_task_id, "completed": True, "answer": answers[0]}
+
+
+def _answer(action: str, annotation_id: int | None, task_id: int | None, revisions: int, **extra: Any) -> dict[str, Any]:
+    return {"handled": True, "action": action, "annotation_id": annotation_id, "task_id": task_id,
+            "revisions": revisions, "duplicate": False, "deleted": [], "queue_task": None, **extra}
+
+
+def _annotation_row(session: Session, vendor: VendorIdentity, annotation_id: int) -> LabelStudioAnnotation | None:
+    return session.scalar(select(LabelStudioAnnotation).where(
+        LabelStudioAnnotation.vendor_id == vendor.id, LabelStudioAnnotation.annotation_id == annotation_id))
+
+
+def _seen(session: Session, vendor: VendorIdentity, annotation_id: int, revision: str) -> LabelStudioRevision | None:
+    return session.scalar(select(LabelStudioRevision).where(
+        LabelStudioRevision.vendor_id == vendor.id, LabelStudioRevision.annotation_id == annotation_id,
+        LabelStudioRevision.revision == revision))
+
+
+def _store_revision(session: Session, bridge: Bridge, vendor: VendorIdentity, payload: dict[str, Any], *, action: str,
+                    annotation: dict[str, Any], task: Any, task_id: int | None, project_id: int) -> dict[str, Any]:
+    annotation_id = int(annotation["id"])
+    revision = revision_of(annotation)
+    row = _annotation_row(session, vendor, annotation_id)
+    seen = _seen(session, vendor, annotation_id, revision)
+    if seen is not None:  # a replay: nothing changes
+        return _answer(action, annotation_id, task_id, row.revisions if row else 1, duplicate=True,
+                       queue_task=json.loads(seen.queue) if seen.queue else None)
+    latest = session.scalar(select(func.max(LabelStudioRevision.revision)).where(
+        LabelStudioRevision.vendor_id == vendor.id, LabelStudioRevision.annotation_id == annotation_id,
+        LabelStudioRevision.revision != DELETED_REVISION, LabelStudioRevision.revision.not_like("sha256:%")))
+    # ISO-8601 timestamps in one format sort as strings; an older revision arriving late is kept
+    # as history but does not replace the latest state.
+    newest = (row is None or row.action != DELETED_ACTION) and (
+        latest is None or revision.startswith("sha256:") or revision >= latest)
+    queue = complete_queue_task(session, bridge, vendor, task, annotation) if newest else None
+    stored = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    session.add(LabelStudioRevision(vendor_id=vendor.id, annotation_id=annotation_id, revision=revision, action=action,
+                                    payload=stored, queue=json.dumps(queue) if queue is not None else None))
+    if row is None:
+        row = LabelStudioAnnotation(vendor_id=vendor.id, annotation_id=annotation_id, task_id=task_id,
+                                    project_id=project_id, action=action, payload=stored, revisions=1)
+        session.add(row)
+    else:
+        row.revisions += 1
+        if newest:
+            row.action, row.payload, row.task_id, row.project_id, row.updated_at = action, stored, task_id, project_id, utcnow()
+    session.flush()
+    return _answer(action, annotation_id, task_id, row.revisions, queue_task=queue)
+
+
+def _store_deletions(session: Session, vendor: VendorIdentity, payload: dict[str, Any], ids: list[int],
+                     project_id: int) -> dict[str, Any]:
+    recorded = []
+    for annotation_id in ids:
+        if _seen(session, vendor, annotation_id, DELETED_REVISION) is not None:
+            continue
+        stored = json.dumps({"action": DELETED_ACTION, "annotation": {"id": annotation_id}, "project": {"id": project_id}})
+        session.add(LabelStudioRevision(vendor_id=vendor.id, annotation_id=annotation_id, revision=DELETED_REVISION,
+                                        action=DELETED_ACTION, payload=stored))
+        row = _annotation_row(session, vendor, annotation_id)
+        if row is None:  # deleted before the bridge saw it
+            session.add(LabelStudioAnnotation(vendor_id=vendor.id, annotation_id=annotation_id, task_id=None,
+                                              project_id=project_id, action=DELETED_ACTION, payload=stored, revisions=1))
+        else:
+            row.action, row.updated_at, row.revisions = DELETED_ACTION, utcnow(), row.revisions + 1
+        recorded.append(annotation_id)
+    session.flush()
+    return _answer(DELETED_ACTION, None, None, 0, duplicate=not recorded and bool(ids), deleted=recorded)
+
+
 def record_annotation(bridge: Bridge, vendor: VendorIdentity, payload: Any) -> dict[str, Any]:
-    """Store one webhook delivery; returns what the route answers. Raises InputError for a malformed
-    payload and WebhookRefused(403) for a project not bound to ``vendor``."""
+    """Store one webhook delivery; returns what the route answers.
+
+    ANNOTATION_CREATED/UPDATED: one revision per (annotation id, ``updated_at``); the same
+    revision again changes nothing (``duplicate``); a new one is kept as history and, when it
+    is the newest, becomes the latest state and completes the queue task it answers
+    (:func:`complete_queue_task`), in the same transaction. ANNOTATIONS_DELETED: each
+    annotation's deletion is recorded once. Raises InputError for a malformed payload and
+    WebhookRefused(403) for a project not bound to ``vendor``."""
     if not isinstance(payload, dict):
         raise InputError("a Label Studio webhook body is a JSON object with 'action' and 'annotation'")
     action = payload.get("action")
-    if action not in HANDLED_ACTIONS:
+    if action == DELETED_ACTION:
+        items = payload.get("annotations")
+        if not isinstance(items, list) or len(items) > MAX_DELETED:
+            raise InputError(f"{action}: 'annotations' must be a list of at most {MAX_DELETED} annotations")
+        ids = sorted({i for i in (_int_id(item, "annotations[]") for item in items) if i is not None})
+        project_id = _project_id(payload, None)
+
+        def write(s: Session) -> dict[str, Any]:
+            return _store_deletions(s, vendor, payload, ids, project_id)
+    elif action in HANDLED_ACTIONS:
+        annotation = payload.get("annotation")
+        if not isinstance(annotation, dict):
+            raise InputError(f"{action}: the body has no 'annotation' object")
+        if _int_id(annotation, "annotation") is None:
+            raise InputError(f"{action}: annotation.id is missing")
+        task = payload.get("task") if isinstance(payload.get("task"), dict) else annotation.get("task")
+        task_id = _int_id(task, "task")
+        project_id = _project_id(payload, annotation)
+
+        def write(s: Session) -> dict[str, Any]:
+            return _store_revision(s, bridge, vendor, payload, action=action, annotation=annotation, task=task,
+                                   task_id=task_id, project_id=project_id)
+    else:
         return {"handled": False, "action": action if isinstance(action, str) else None, "annotation_id": None,
-                "task_id": None, "revisions": 0}
-    annotation = payload.get("annotation")
-    if not isinstance(annotation, dict):
-        raise InputError(f"{action}: the body has no 'annotation' object")
-    annotation_id = _int_id(annotation, "annotation")
-    if annotation_id is None:
-        raise InputError(f"{action}: annotation.id is missing")
-    task = payload.get("task") if isinstance(payload.get("task"), dict) else annotation.get("task")
-    task_id = _int_id(task, "task")
-    project_id = _project_id(payload, annotation)
-    stored = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+                "task_id": None, "revisions": 0, "duplicate": False, "deleted": [], "queue_task": None}
     for _ in range(3):
         with bridge.sessions() as s:
             check_project(s, vendor, project_id)
-            row = s.scalar(select(LabelStudioAnnotation).where(
-                LabelStudioAnnotation.vendor_id == vendor.id, LabelStudioAnnotation.annotation_id == annotation_id))
             try:
-                if row is None:
-                    row = LabelStudioAnnotation(vendor_id=vendor.id, annotation_id=annotation_id, task_id=task_id,
-                                                project_id=project_id, action=action, payload=stored, revisions=1)
-                    s.add(row)
-                else:
-                    row.action, row.payload, row.task_id = action, stored, task_id
-                    row.project_id, row.revisions, row.updated_at = project_id, row.revisions + 1, utcnow()
+                answer = write(s)
                 s.commit()
-                return {"handled": True, "action": action, "annotation_id": annotation_id, "task_id": task_id,
-                        "revisions": row.revisions}
-            except SAIntegrityError:
+                return answer
+            except SAIntegrityError:  # the same revision written concurrently: the next round sees it
                 s.rollback()
     raise InputError("the annotation was being written concurrently; deliver the webhook again")

@@ -8,15 +8,17 @@ SQLite and on PostgreSQL when ALIGNMENT_CI_TEST_PG_URL is set.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from rater_bridge.db import LabelStudioAnnotation
+from alignment_ci.monitor.queue import Assignment, QueueItem, enqueue, next_tasks, session_scope
+from rater_bridge.db import LabelStudioAnnotation, LabelStudioRevision
 from rater_bridge.testing import fresh_database_url
 from rater_bridge.webhooks import (
     SIGNATURE_HEADER,
@@ -199,3 +201,127 @@ def test_oversized_and_malformed_bodies(env: BridgeEnv) -> None:
     assert r.status_code == 400 and "names no project" in r.json()["detail"]
     assert deliver(env, {"action": "PROJECT_CREATED", "project": {"id": 3}}, env.auth("acme")).json()["handled"] is False
 
+
+# ----------------------------------------------------------------------------- idempotent revisions
+
+
+def revision_count(env: BridgeEnv) -> int:
+    with env.app.state.bridge.read_sessions() as s:
+        return s.scalar(select(func.count()).select_from(LabelStudioRevision))
+
+
+def latest_payload(env: BridgeEnv, annotation_id: int) -> dict[str, Any]:
+    with env.app.state.bridge.read_sessions() as s:
+        return json.loads(s.scalar(select(LabelStudioAnnotation.payload).where(LabelStudioAnnotation.annotation_id == annotation_id)))
+
+
+def test_a_replayed_delivery_changes_nothing(env: BridgeEnv) -> None:
+    """Issue 10, finding 10 / issue 16.2: the same body again used to add a revision."""
+    raw = json.dumps(created_payload()).encode()
+    first = deliver(env, None, env.auth("acme"), raw=raw).json()
+    assert (first["revisions"], first["duplicate"]) == (1, False)
+    for _ in range(2):
+        again = deliver(env, None, env.auth("acme"), raw=raw).json()
+        assert (again["revisions"], again["duplicate"]) == (1, True)
+    # Label Studio re-sends the same revision as ANNOTATION_UPDATED with other task counters: still the same revision.
+    same = created_payload()
+    same["action"] = "ANNOTATION_UPDATED"
+    same["task"]["total_annotations"] = 2
+    assert deliver(env, same, env.auth("acme")).json()["duplicate"] is True
+    assert revision_count(env) == 1 and stored(env) == [("ANNOTATION_CREATED", 71, 1)]
+
+
+def test_an_update_is_a_new_revision_and_a_late_old_one_does_not_win(env: BridgeEnv) -> None:
+    auth = env.auth("acme")
+    deliver(env, created_payload(choice="a", updated_at="2026-12-06T20:01:00.000000Z"), auth)
+    updated = created_payload(choice="b", updated_at="2026-12-06T20:05:00.000000Z")
+    updated["action"] = "ANNOTATION_UPDATED"
+    r = deliver(env, updated, auth).json()
+    assert (r["revisions"], r["duplicate"]) == (2, False)
+    assert latest_payload(env, 71)["annotation"]["result"][0]["value"]["choices"] == ["b"]
+    # A revision older than the latest, delivered late (a retry), is history only.
+    late = created_payload(choice="tie", updated_at="2026-12-06T20:03:00.000000Z")
+    late["action"] = "ANNOTATION_UPDATED"
+    assert deliver(env, late, auth).json()["revisions"] == 3
+    assert latest_payload(env, 71)["annotation"]["result"][0]["value"]["choices"] == ["b"]
+    assert stored(env) == [("ANNOTATION_UPDATED", 71, 3)] and revision_count(env) == 3
+
+
+def test_deletions_are_recorded_once(env: BridgeEnv) -> None:
+    auth = env.auth("acme")
+    deliver(env, created_payload(annotation_id=71), auth)
+    deleted = {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 71}, {"id": 80}], "project": {"id": 3}}
+    r = deliver(env, deleted, auth).json()
+    assert (r["handled"], r["deleted"], r["duplicate"]) == (True, [71, 80], False)
+    assert sorted(stored(env)) == [("ANNOTATIONS_DELETED", 71, 2), ("ANNOTATIONS_DELETED", 80, 1)]
+    r = deliver(env, deleted, auth).json()
+    assert (r["deleted"], r["duplicate"]) == ([], True)
+    assert revision_count(env) == 3
+    # A deletion needs the project too, and a vendor cannot delete in another's project.
+    r = deliver(env, dict(deleted, project={"id": 3}), {"Authorization": f"Bearer {webhook_token(env, 'globex')}"})
+    assert r.status_code == 403
+    assert deliver(env, {"action": "ANNOTATIONS_DELETED", "annotations": "71", "project": {"id": 3}}, auth).status_code == 400
+
+
+# ----------------------------------------------------------------------------- closing the loop
+
+
+def hand_out(env: BridgeEnv, vendor: str, rater: str, n: int = 3) -> list[dict[str, Any]]:
+    """Queue items handed out to ``vendor``'s rater, as `labelstudio connect` does."""
+    bridge = env.app.state.bridge
+    items = [{"item_id": f"it-{vendor}-{i}", "prompt": f"prompt {i}", "response_a": f"A{i}", "response_b": f"B{i}",
+              "dimension": "helpfulness"} for i in range(n)]
+    with session_scope(bridge.engine) as s:
+        enqueue(s, items)
+    with session_scope(bridge.engine) as s:
+        return next_tasks(s, vendor, rater, n, gold_rate=0.0)
+
+
+def ls_task_for(queue_task: dict[str, Any], rater: str, payload: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(payload)
+    body["task"]["data"] = {"prompt": queue_task["prompt"], "response_a": queue_task["responses"][0],
+                            "response_b": queue_task["responses"][1], "dimension": queue_task["dimension"],
+                            "queue_task_id": queue_task["task_id"], "queue_rater_id": rater}
+    return body
+
+
+def assignment(env: BridgeEnv, task_id: str) -> tuple[Any, Any, str]:
+    with session_scope(env.app.state.bridge.engine) as s:
+        a = s.scalar(select(Assignment).where(Assignment.task_id == task_id))
+        return a.completed_at, a.answer, s.get(QueueItem, task_id).status
+
+
+def test_an_annotation_completes_the_queue_task_it_answers(env: BridgeEnv) -> None:
+    """Issue 16.4 / issue 10: the webhook stored annotations but never completed queue tasks."""
+    tasks = hand_out(env, "acme", "labelstudio-3")
+    body = ls_task_for(tasks[0], "labelstudio-3", created_payload(choice="b"))
+    r = deliver(env, body, env.auth("acme"))
+    assert r.status_code == 200, r.text
+    assert r.json()["queue_task"] == {"task_id": tasks[0]["task_id"], "completed": True, "answer": "b", "reason": None}
+    completed_at, answer, status = assignment(env, tasks[0]["task_id"])
+    assert completed_at is not None and answer == "b" and status == "done"
+    # The replay changes nothing and says what the first delivery did.
+    again = deliver(env, body, env.auth("acme")).json()
+    assert again["duplicate"] is True and again["queue_task"]["completed"] is True
+    assert assignment(env, tasks[0]["task_id"])[1] == "b"
+    # The other tasks are untouched.
+    assert assignment(env, tasks[1]["task_id"])[2] == "assigned"
+
+
+def test_what_does_not_complete_a_queue_task(env: BridgeEnv) -> None:
+    acme_tasks = hand_out(env, "acme", "labelstudio-3")
+    # globex, in its own project, naming acme's queue task: not its task.
+    body = ls_task_for(acme_tasks[0], "labelstudio-3", created_payload(annotation_id=91, project_id=4))
+    r = deliver(env, body, env.auth("globex")).json()
+    assert r["queue_task"]["completed"] is False and "not assigned to vendor 'globex'" in r["queue_task"]["reason"]
+    # A ground-truth annotation is not a rater's answer.
+    gt = ls_task_for(acme_tasks[0], "labelstudio-3", created_payload(annotation_id=92, ground_truth=True))
+    r = deliver(env, gt, env.auth("acme")).json()
+    assert r["queue_task"]["completed"] is False and "ground truth" in r["queue_task"]["reason"]
+    # An annotation the importer cannot read is stored, and says why the task stays open.
+    bad = ls_task_for(acme_tasks[0], "labelstudio-3", created_payload(annotation_id=93, choice="maybe"))
+    r = deliver(env, bad, env.auth("acme")).json()
+    assert r["queue_task"]["completed"] is False and "not one of a/b/tie/skip" in r["queue_task"]["reason"]
+    assert assignment(env, acme_tasks[0]["task_id"])[2] == "assigned"
+    # A plain Label Studio task (not from the queue) is simply stored.
+    assert deliver(env, created_payload(annotation_id=94), env.auth("acme")).json()["queue_task"] is None
