@@ -404,11 +404,11 @@ def test_label_studio_and_argilla_exports_become_batches(env: BridgeEnv) -> None
     r = env.push("acme", ls, fmt="labelstudio", batch_id="ls-1", dimension="factual_accuracy")
     assert r.status_code == 201, r.text
     answer = r.json()
-    assert (answer["batch_id"], answer["rows"], answer["warning_count"]) == ("ls-1", 3, 1)
-    assert [(w["kind"], w["message"]) for w in answer["warnings"]] == [("skipped_annotation", "task 1, annotation 13: cancelled")]
+    assert (answer["batch_id"], answer["rows"], answer["warning_count"]) == ("ls-1", 4, 0)
     stored = pq.read_table(io.BytesIO(open_store(env.config).get_blob(answer["sha256"]))).to_pylist()
     assert sorted((row["item_id"], row["rater_id"], row["dimension"], row["choice"]) for row in stored) == [
         ("ls-task-1", "ls-3", "factual_accuracy", "a"), ("ls-task-1", "ls-4", "factual_accuracy", "a"),
+        ("ls-task-1", "ls-5", "factual_accuracy", "skip"),  # the cancelled annotation
         ("ls-task-2", "ls-3", "factual_accuracy", "b")]
     # The same export under another batch id is another batch; under the same one, the same.
     assert env.push("acme", ls, fmt="labelstudio", batch_id="ls-1", dimension="factual_accuracy").json()["duplicate"] is True

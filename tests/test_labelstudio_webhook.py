@@ -308,6 +308,13 @@ def test_an_annotation_completes_the_queue_task_it_answers(env: BridgeEnv) -> No
     assert assignment(env, tasks[1]["task_id"])[2] == "assigned"
 
 
+def test_a_cancelled_annotation_completes_the_task_as_a_skip(env: BridgeEnv) -> None:
+    tasks = hand_out(env, "acme", "labelstudio-3")
+    body = ls_task_for(tasks[1], "labelstudio-3", created_payload(annotation_id=90, was_cancelled=True, result=[]))
+    assert deliver(env, body, env.auth("acme")).json()["queue_task"]["answer"] == "skip"
+    assert assignment(env, tasks[1]["task_id"])[1:] == ("skip", "done")
+
+
 def test_what_does_not_complete_a_queue_task(env: BridgeEnv) -> None:
     acme_tasks = hand_out(env, "acme", "labelstudio-3")
     # globex, in its own project, naming acme's queue task: not its task.
