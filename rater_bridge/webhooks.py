@@ -260,6 +260,14 @@ def complete_queue_task(session: Session, bridge: Bridge, vendor: VendorIdentity
     return {"task_id": queue_task_id, "completed": True, "answer": answers[0]}
 
 
+def stored_payload(payload: dict[str, Any]) -> str:
+    """What the bridge keeps of a delivery: everything but the project object, of which only id and
+    title (Label Studio sends the whole project, its access token and task-data password included)."""
+    project = payload.get("project")
+    kept = {**payload, "project": {k: project[k] for k in ("id", "title") if k in project}} if isinstance(project, dict) else payload
+    return json.dumps(kept, ensure_ascii=False, sort_keys=True)
+
+
 def _answer(action: str, annotation_id: int | None, task_id: int | None, revisions: int, **extra: Any) -> dict[str, Any]:
     return {"handled": True, "action": action, "annotation_id": annotation_id, "task_id": task_id,
             "revisions": revisions, "duplicate": False, "deleted": [], "queue_task": None, **extra}
@@ -293,7 +301,7 @@ def _store_revision(session: Session, bridge: Bridge, vendor: VendorIdentity, pa
     newest = (row is None or row.action != DELETED_ACTION) and (
         latest is None or revision.startswith("sha256:") or revision >= latest)
     queue = complete_queue_task(session, bridge, vendor, task, annotation) if newest else None
-    stored = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    stored = stored_payload(payload)
     session.add(LabelStudioRevision(vendor_id=vendor.id, annotation_id=annotation_id, revision=revision, action=action,
                                     payload=stored, queue=json.dumps(queue) if queue is not None else None))
     if row is None:
@@ -311,10 +319,10 @@ def _store_revision(session: Session, bridge: Bridge, vendor: VendorIdentity, pa
 def _store_deletions(session: Session, vendor: VendorIdentity, payload: dict[str, Any], ids: list[int],
                      project_id: int) -> dict[str, Any]:
     recorded = []
+    stored = stored_payload(payload)
     for annotation_id in ids:
         if _seen(session, vendor, annotation_id, DELETED_REVISION) is not None:
             continue
-        stored = json.dumps({"action": DELETED_ACTION, "annotation": {"id": annotation_id}, "project": {"id": project_id}})
         session.add(LabelStudioRevision(vendor_id=vendor.id, annotation_id=annotation_id, revision=DELETED_REVISION,
                                         action=DELETED_ACTION, payload=stored))
         row = _annotation_row(session, vendor, annotation_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -122,12 +123,13 @@ def test_cancelled_annotations_are_skips_that_count_in_the_skip_rate():
     assert raters["ls-2"]["skip_rate"] == 0.5 and raters["ls-1"]["skip_rate"] == 0.0
 
 
-def test_json_min_export_is_refused_with_what_to_export_instead(tmp_path):
-    """JSON_MIN rows are flat (data keys, results, annotator e-mail): no user ids, no task object."""
-    json_min = [{"id": 11, "prompt": "p", "response_a": "x", "response_b": "y", "helpfulness": "A is better",
-                 "annotator": "ann@vendor.example", "annotation_id": 5, "created_at": "2026-12-06T20:00:00Z",
-                 "updated_at": "2026-12-06T20:00:00Z", "lead_time": 3.1}]
-    with pytest.raises(InputError, match=r"^task 11: export as JSON \(not JSON_MIN\): JSON_MIN has no annotator or task data$"):
+def test_json_min_export_is_refused_with_what_to_export_instead():
+    """JSON_MIN (here as Label Studio 1.23.2 exported it) is flat and drops cancelled annotations and
+    the ground-truth flag: skips and gold would be lost silently. It used to fail with "has no 'data' object"."""
+    json_min = json.loads((Path(__file__).parent / "labelstudio" / "export-json-min.json").read_text())
+    assert {"annotator", "annotation_id"} <= json_min[0].keys() and "data" not in json_min[0]
+    with pytest.raises(InputError, match=r"^task 14: export as JSON \(not JSON_MIN\): JSON_MIN leaves out cancelled "
+                                         r"\(skipped\) annotations and ground-truth flags"):
         read_labelstudio_export(json_min, "b")
     with pytest.raises(InputError, match="task 12: has no 'data' object"):
         read_labelstudio_export([{"id": 12, "annotations": []}], "b")

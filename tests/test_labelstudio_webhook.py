@@ -17,6 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from alignment_ci.errors import InputError
+
 from alignment_ci.monitor.queue import Assignment, QueueItem, enqueue, next_tasks, session_scope
 from rater_bridge.db import LabelStudioAnnotation, LabelStudioRevision
 from rater_bridge.testing import fresh_database_url
@@ -133,7 +135,7 @@ def test_a_vendor_cannot_write_into_another_vendors_project(env: BridgeEnv) -> N
     assert r.status_code == 403 and "--project 99" in r.json()["detail"]
     assert stored(env) == []
     assert deliver(env, created_payload(project_id=4), globex).status_code == 200
-    with env.app.state.bridge.sessions() as s, pytest.raises(Exception, match="bound to vendor 'acme'"):
+    with env.app.state.bridge.sessions() as s, pytest.raises(InputError, match="bound to vendor 'acme'"):
         bind_project(s, "globex", 3)
 
 
@@ -332,3 +334,48 @@ def test_what_does_not_complete_a_queue_task(env: BridgeEnv) -> None:
     assert assignment(env, acme_tasks[0]["task_id"])[2] == "assigned"
     # A plain Label Studio task (not from the queue) is simply stored.
     assert deliver(env, created_payload(annotation_id=94), env.auth("acme")).json()["queue_task"] is None
+
+
+# ----------------------------------------------------------------------------- captured from Label Studio 1.23.2
+
+
+def captured(name: str, project_id: int, queue_task: dict[str, Any] | None = None, rater: str | None = None) -> dict[str, Any]:
+    """A delivery as the real server sent it (tests/labelstudio/), re-pointed at this test's
+    project and, for a task from the queue, at a task this test handed out."""
+    body = json.loads((CAPTURED / f"{name}.json").read_text())
+    body["project"]["id"] = project_id
+    if "annotation" in body:
+        body["annotation"]["project"] = project_id
+    if queue_task is not None:
+        body["task"]["data"].update(queue_task_id=queue_task["task_id"], queue_rater_id=rater,
+                                    prompt=queue_task["prompt"], response_a=queue_task["responses"][0],
+                                    response_b=queue_task["responses"][1])
+    return body
+
+
+def test_deliveries_captured_from_a_real_label_studio(env: BridgeEnv) -> None:
+    tasks = hand_out(env, "acme", "labelstudio-3")
+    auth = {"Authorization": f"Bearer {webhook_token(env, 'acme')}"}
+    outcome = [deliver(env, captured(name, 3, task, "labelstudio-3"), auth).json()["queue_task"]
+               for name, task in (("created-answer", tasks[0]), ("created-cancelled", tasks[1]),
+                                  ("created-ground-truth", tasks[2]))]
+    assert [(o["completed"], o["answer"]) for o in outcome] == [(True, "b"), (True, "skip"), (False, None)]
+    assert "ground truth" in outcome[2]["reason"]
+    assert deliver(env, captured("created-answer", 3, tasks[0], "labelstudio-3"), auth).json()["duplicate"] is True
+    assert deliver(env, captured("created-tie", 3), auth).json()["revisions"] == 1
+    updated = deliver(env, captured("updated", 3), auth).json()
+    assert (updated["action"], updated["annotation_id"], updated["revisions"]) == ("ANNOTATION_UPDATED", 19, 2)
+    deleted = deliver(env, captured("deleted", 3), auth).json()
+    assert deleted["deleted"] == [20]
+    assert [assignment(env, t["task_id"])[1:] for t in tasks] == [("b", "done"), ("skip", "done"), (None, "assigned")]
+
+
+def test_the_project_object_is_not_kept_beyond_its_id_and_title(env: BridgeEnv) -> None:
+    """Label Studio sends the whole project, its access token included; the bridge keeps id and title."""
+    body = created_payload()
+    body["project"].update(token="project-secret-token", task_data_password="pw")
+    deliver(env, body, env.auth("acme"))
+    with env.app.state.bridge.read_sessions() as s:
+        kept = " ".join(s.scalars(select(LabelStudioRevision.payload)).all() + s.scalars(select(LabelStudioAnnotation.payload)).all())
+    assert "project-secret-token" not in kept and '"pw"' not in kept and "acme helpfulness" in kept
+

@@ -14,7 +14,8 @@ ground_truth, lead_time, created_at}]}``. Recognised results:
 is ``ls-<id>`` (an export with only an e-mail gets a pseudonym, never the address). A
 cancelled (skipped) annotation becomes a ``skip`` row, so a rater's skip rate counts it; a
 ground-truth annotation makes the task a gold item whose ``gold_choice`` the other
-annotations carry. A JSON_MIN export is refused: it has no annotator ids or task data.
+annotations carry. A JSON_MIN export is refused: it leaves out cancelled annotations and
+ground-truth flags (checked against Label Studio 1.23.2).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from . import (
 )
 
 JSON_MIN_KEYS = frozenset({"annotator", "annotation_id", "lead_time"})
-"""Keys of a JSON_MIN export row (flat: the task's data, the results and these), never of a JSON task."""
+"""Keys of a JSON_MIN export row (flat: the task's data, the results by control name, and these)."""
 PREFERENCE_NAMES = ("preference", "choice", "comparison", "pairwise", "pw")
 FLAG_NAMES = ("flags", "flag")
 RATIONALE_NAMES = ("why", "rationale", "reason")
@@ -152,7 +153,8 @@ def read_labelstudio_export(
         data = task.get("data")
         if not isinstance(data, dict):
             if "annotations" not in task and JSON_MIN_KEYS & task.keys():
-                raise InputError(f"{task_where}: export as JSON (not JSON_MIN): JSON_MIN has no annotator or task data")
+                raise InputError(f"{task_where}: export as JSON (not JSON_MIN): JSON_MIN leaves out cancelled (skipped) "
+                                 "annotations and ground-truth flags, so skips and gold answers would be lost")
             raise InputError(f"{task_where}: has no 'data' object")
         annotations = task.get("annotations") or []
         if not annotations:
