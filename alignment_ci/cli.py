@@ -51,6 +51,7 @@ manifest_app.command("changed")(_changes_commands.manifest_changed)
 app.add_typer(_gate_commands.app, name="gate")
 from .commands import cost as _cost_commands  # noqa: E402
 from .commands import importers as _import_commands  # noqa: E402
+from .commands import labelstudio as _labelstudio_commands  # noqa: E402,F401  (labelstudio connect)
 from .commands import monitor as _monitor_commands  # noqa: E402
 from .commands import queue as _queue_commands  # noqa: E402
 from .commands import retrain as _retrain_commands  # noqa: E402

@@ -15,11 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from alignment_ci.cli import app as cli
+from alignment_ci.config import load_config
 from alignment_ci.errors import InputError
 
 from alignment_ci.monitor.queue import Assignment, QueueItem, enqueue, next_tasks, session_scope
+from rater_bridge.app import create_app
 from rater_bridge.db import LabelStudioAnnotation, LabelStudioRevision
 from rater_bridge.testing import fresh_database_url
 from rater_bridge.webhooks import (
@@ -33,6 +38,7 @@ from rater_bridge.webhooks import (
 from tests.test_bridge import SECRET, BridgeEnv, make_env
 
 URL = "/v1/webhooks/labelstudio"
+runner = CliRunner()
 CAPTURED = Path(__file__).parent / "labelstudio"
 
 
@@ -379,3 +385,48 @@ def test_the_project_object_is_not_kept_beyond_its_id_and_title(env: BridgeEnv) 
         kept = " ".join(s.scalars(select(LabelStudioRevision.payload)).all() + s.scalars(select(LabelStudioAnnotation.payload)).all())
     assert "project-secret-token" not in kept and '"pw"' not in kept and "acme helpfulness" in kept
 
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_webhook_token_binds_projects_and_prints_a_working_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "alignment.yaml"
+    config_file.write_text("bridge:\n  database_url: sqlite:///state/bridge.db\n")
+    cfg = ["--config", str(config_file)]
+    assert runner.invoke(cli, ["bridge", "vendor", "add", "acme", *cfg]).exit_code == 0
+    r = runner.invoke(cli, ["bridge", "vendor", "webhook-token", "acme", "--project", "12", *cfg, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    issued = json.loads(r.stdout)
+    assert issued["token"].startswith("acw_") and issued["projects"] == [12]
+    listed = json.loads(runner.invoke(cli, ["bridge", "vendor", "list", *cfg, "--format", "json"]).stdout)
+    assert len(listed[0]["tokens"]) == 2 and issued["token"] not in json.dumps(listed)
+    app = create_app(load_config(config_file), environ={})
+    with TestClient(app) as client:
+        body = created_payload(project_id=12)
+        r = client.post(URL, json=body, headers={"Authorization": f"Bearer {issued['token']}"})
+        assert r.status_code == 200 and r.json()["handled"] is True
+    app.state.bridge.dispose()
+    # another vendor cannot take project 12; signing keys need the master secret
+    assert runner.invoke(cli, ["bridge", "vendor", "add", "globex", *cfg]).exit_code == 0
+    taken = runner.invoke(cli, ["bridge", "vendor", "webhook-token", "globex", "--project", "12", *cfg])
+    assert isinstance(taken.exception, InputError) and "bound to vendor 'acme'" in str(taken.exception)
+    monkeypatch.delenv("ALIGNMENT_CI_LABELSTUDIO_SECRET", raising=False)
+    nokey = runner.invoke(cli, ["bridge", "vendor", "webhook-token", "acme", "--signing-key", *cfg])
+    assert isinstance(nokey.exception, InputError) and "ALIGNMENT_CI_LABELSTUDIO_SECRET" in str(nokey.exception)
+    monkeypatch.setenv("ALIGNMENT_CI_LABELSTUDIO_SECRET", "master")
+    key = runner.invoke(cli, ["bridge", "vendor", "webhook-token", "acme", "--signing-key", *cfg])
+    assert key.exit_code == 0 and key.stdout.strip() == signing_key("master", "acme")
+
+
+def test_cli_connect_refuses_bad_input_before_writing(tmp_path: Path) -> None:
+    config_file = tmp_path / "alignment.yaml"
+    config_file.write_text("bridge:\n  database_url: sqlite:///state/bridge.db\n")
+    base = ["labelstudio", "connect", "--url", "http://127.0.0.1:9", "--token", "t", "--project", "p", "--vendor", "acme",
+            "--config", str(config_file)]
+    bad_dim = runner.invoke(cli, [*base, "--bridge-url", "http://127.0.0.1:8000", "--dimension", "nope"])
+    assert isinstance(bad_dim.exception, InputError) and "'nope' is not in the taxonomy" in str(bad_dim.exception)
+    bad_url = runner.invoke(cli, [*base, "--bridge-url", "bridge.example"])
+    assert isinstance(bad_url.exception, InputError) and "--bridge-url" in str(bad_url.exception)
+    down = runner.invoke(cli, [*base, "--bridge-url", "http://127.0.0.1:8000"])  # nothing listens on port 9
+    assert "Label Studio at http://127.0.0.1:9" in str(down.exception)
+    assert "connect" in runner.invoke(cli, ["labelstudio", "--help"]).stdout
