@@ -31,7 +31,7 @@ from alignment_ci.formats.labelstudio import labeling_config
 from alignment_ci.monitor.queue import next_tasks, release_task, session_scope
 
 from .batches import Bridge
-from .webhooks import HANDLED_ACTIONS, DELETED_ACTION, bind_project, issue_webhook_token
+from .webhooks import DELETED_ACTION, HANDLED_ACTIONS, bind_project, issue_webhook_token
 
 WEBHOOK_PATH = "/v1/webhooks/labelstudio"
 WEBHOOK_ACTIONS = [*HANDLED_ACTIONS, DELETED_ACTION]
