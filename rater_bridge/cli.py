@@ -1,14 +1,20 @@
 """`alignment-ci bridge`: run the rater bridge, manage vendors and their tokens, record batch
-outcomes, and report vendor SLAs."""
+outcomes, and report vendor SLAs.
+
+The bridge's commands live with the bridge: pyproject.toml declares ``app`` in the
+``alignment_ci.commands`` entry-point group and ``alignment_ci.cli`` mounts every command
+group it finds there, so alignment_ci never imports rater_bridge."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from alignment_ci.cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from alignment_ci.commands.importers import DimensionOpt, labelstudio_app
 
 app = typer.Typer(help="The rater bridge: the service vendors push batches to and pull tasks from.", no_args_is_help=True)
 vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=True)
@@ -16,8 +22,8 @@ app.add_typer(vendor_app, name="vendor")
 
 
 def _sessions(config):
-    from rater_bridge.db import create_tables, make_engine, session_factory
-    from rater_bridge.settings import database_url
+    from .db import create_tables, make_engine, session_factory
+    from .settings import database_url
 
     engine = make_engine(database_url(config))
     create_tables(engine)
@@ -36,8 +42,8 @@ def serve(
 
     import uvicorn
 
-    from rater_bridge.app import create_app
-    from rater_bridge.logs import ACCESS_LOGGER
+    from .app import create_app
+    from .logs import ACCESS_LOGGER
 
     cfg = _config(config)
     handler = logging.StreamHandler(sys.stderr)
@@ -57,7 +63,7 @@ def vendor_add(
     format: FormatOpt = Format.text,
 ) -> None:
     """Add a vendor and print its API token. The token is shown only this once."""
-    from rater_bridge.auth import add_vendor
+    from .auth import add_vendor
 
     with _sessions(_config(config))() as s:
         vendor, token = add_vendor(s, name)
@@ -75,7 +81,7 @@ def vendor_token(
     format: FormatOpt = Format.text,
 ) -> None:
     """Issue another token for a vendor (rotation: revoke the old ones afterwards)."""
-    from rater_bridge.auth import issue_token
+    from .auth import issue_token
 
     with _sessions(_config(config))() as s:
         token = issue_token(s, name)
@@ -96,11 +102,11 @@ def vendor_webhook_token(
     """Issue a webhook-only token for Label Studio's webhook headers (`Authorization: Bearer <token>`); it opens no other route."""
     import os
 
-    from rater_bridge.settings import service_settings
-    from rater_bridge.webhooks import bind_project, issue_webhook_token
-    from rater_bridge.webhooks import signing_key as vendor_signing_key
+    from alignment_ci.errors import InputError
 
-    from ..errors import InputError
+    from .settings import service_settings
+    from .webhooks import bind_project, issue_webhook_token
+    from .webhooks import signing_key as vendor_signing_key
 
     cfg = _config(config)
     master_env = service_settings(cfg).labelstudio_secret_env
@@ -130,7 +136,7 @@ def vendor_revoke(
     format: FormatOpt = Format.text,
 ) -> None:
     """Revoke every token of a vendor."""
-    from rater_bridge.auth import revoke_tokens
+    from .auth import revoke_tokens
 
     with _sessions(_config(config))() as s:
         n = revoke_tokens(s, name)
@@ -140,7 +146,7 @@ def vendor_revoke(
 @vendor_app.command("list")
 def vendor_list(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """List vendors and the prefixes of their live tokens."""
-    from rater_bridge.auth import list_vendors
+    from .auth import list_vendors
 
     with _sessions(_config(config))() as s:
         vendors = list_vendors(s)
@@ -161,8 +167,8 @@ def mark(
     format: FormatOpt = Format.text,
 ) -> None:
     """Record a batch's pull-request outcome; vendors read it from GET /v1/batches/{id}."""
-    from rater_bridge.app import open_bridge
-    from rater_bridge.batches import mark_batch
+    from .app import open_bridge
+    from .batches import mark_batch
 
     bridge = open_bridge(_config(config))
     try:
@@ -180,8 +186,8 @@ def sla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Each vendor's turnaround, decisions per rater-hour, agreement and gold accuracy against its SLA."""
-    from rater_bridge.app import open_bridge
-    from rater_bridge.sla import bridge_sla
+    from .app import open_bridge
+    from .sla import bridge_sla
 
     bridge = open_bridge(_config(config))
     try:
@@ -210,3 +216,42 @@ def sla(
     if check and not report["ok"]:
         raise typer.Exit(1)
 
+
+# `alignment-ci labelstudio connect` joins alignment_ci's `labelstudio` group (beside `config`):
+# it needs the bridge's database, so it lives here; loading this module (the entry point) adds it.
+@labelstudio_app.command("connect")
+def connect(
+    url: Annotated[str, typer.Option("--url", help="The Label Studio server, e.g. https://labelstudio.example.")],
+    token: Annotated[str, typer.Option("--token", envvar="LABEL_STUDIO_API_KEY", show_envvar=True,
+                                       help="A Label Studio access token (legacy API token or personal access token).")],
+    project: Annotated[str, typer.Option("--project", help="An existing project's id, or the title of the project to create (reused when it exists).")],
+    vendor: Annotated[str, typer.Option("--vendor", help="The bridge vendor the project belongs to (`bridge vendor add`).")],
+    bridge_url: Annotated[str, typer.Option("--bridge-url", help="The bridge's URL as Label Studio reaches it, e.g. https://bridge.example.")],
+    dimension: DimensionOpt = None,
+    tasks: Annotated[int, typer.Option("--tasks", min=0, help="Queue tasks to hand out to the project now (0: none).")] = 100,
+    ca_bundle: Annotated[Optional[Path], typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA certificates for a Label Studio with a private TLS certificate.")] = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Create the project from the taxonomy config, import queue tasks, bind it to the vendor and register the webhook."""
+    from .app import open_bridge
+    from .labelstudio import LabelStudioClient
+    from .labelstudio import connect as connect_project
+
+    bridge = open_bridge(_config(config))
+    client = LabelStudioClient(url, token, verify=str(ca_bundle) if ca_bundle else True)
+    try:
+        result = connect_project(bridge, client, project=project, vendor=vendor, bridge_url=bridge_url,
+                                 dimension=dimension, n_tasks=tasks)
+    finally:
+        client.close()
+        bridge.dispose()
+
+    def render(d: dict) -> None:
+        verb = "created" if d["created"] else "using"
+        err.print(f"{verb} Label Studio project {d['project']} ({escape(str(d['title']))}), bound to vendor {escape(vendor)}")
+        err.print(f"imported {d['tasks_imported']} queue task(s); webhook {d['webhook']} posts "
+                  f"{', '.join(d['actions'])} to {escape(d['webhook_url'])}")
+        out.print(str(d["project"]))
+
+    emit(result, format, render)
