@@ -104,12 +104,11 @@ def vendor_webhook_token(
 
     from alignment_ci.errors import InputError
 
-    from .settings import service_settings
     from .webhooks import bind_project, issue_webhook_token
     from .webhooks import signing_key as vendor_signing_key
 
     cfg = _config(config)
-    master_env = service_settings(cfg).labelstudio_secret_env
+    master_env = cfg.bridge.labelstudio_secret_env
     if signing_key and not os.environ.get(master_env):
         raise InputError(f"set {master_env} (the bridge's master secret) to derive signing keys")
     with _sessions(cfg)() as s:
