@@ -248,6 +248,8 @@ def complete_queue_task(session: Session, bridge: Bridge, vendor: VendorIdentity
                                            dimension=dimension, dimensions=list(taxonomy.names))
     except InputError as exc:
         return {**outcome, "reason": str(exc)}
+    except (AttributeError, TypeError):  # vendor data of a shape the importer does not expect: never a 500
+        return {**outcome, "reason": "the annotation's result is not readable (each result's value must be an object)"}
     answers = [row["choice"] for row in imported.rows if row["dimension"] == dimension]
     if not answers:
         reason = imported.skipped[0]["reason"] if imported.skipped else f"no answer for {dimension}"

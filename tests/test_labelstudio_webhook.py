@@ -430,3 +430,14 @@ def test_cli_connect_refuses_bad_input_before_writing(tmp_path: Path) -> None:
     down = runner.invoke(cli, [*base, "--bridge-url", "http://127.0.0.1:8000"])  # nothing listens on port 9
     assert "Label Studio at http://127.0.0.1:9" in str(down.exception)
     assert "connect" in runner.invoke(cli, ["labelstudio", "--help"]).stdout
+
+
+def test_an_annotation_the_importer_cannot_read_is_stored_not_a_500(env: BridgeEnv) -> None:
+    """A result whose value is not an object used to raise AttributeError inside the importer."""
+    tasks = hand_out(env, "acme", "labelstudio-3")
+    body = ls_task_for(tasks[0], "labelstudio-3", created_payload(annotation_id=95))
+    body["annotation"]["result"] = [{"type": "choices", "from_name": "helpfulness", "value": ["a"]}]
+    r = deliver(env, body, env.auth("acme"))
+    assert r.status_code == 200, r.text
+    assert r.json()["queue_task"]["completed"] is False and "not readable" in r.json()["queue_task"]["reason"]
+    assert assignment(env, tasks[0]["task_id"])[2] == "assigned"
