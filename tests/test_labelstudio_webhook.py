@@ -328,7 +328,7 @@ def test_what_does_not_complete_a_queue_task(env: BridgeEnv) -> None:
     # globex, in its own project, naming acme's queue task: not its task.
     body = ls_task_for(acme_tasks[0], "labelstudio-3", created_payload(annotation_id=91, project_id=4))
     r = deliver(env, body, env.auth("globex")).json()
-    assert r["queue_task"]["completed"] is False and "not assigned to vendor 'globex'" in r["queue_task"]["reason"]
+    assert r["queue_task"]["completed"] is False and acme_tasks[0]["task_id"] in r["queue_task"]["reason"]
     # A ground-truth annotation is not a rater's answer.
     gt = ls_task_for(acme_tasks[0], "labelstudio-3", created_payload(annotation_id=92, ground_truth=True))
     r = deliver(env, gt, env.auth("acme")).json()
