@@ -30,7 +30,7 @@ from alignment_ci.errors import AlignmentCIError, InputError
 from alignment_ci.formats.labelstudio import labeling_config
 from alignment_ci.monitor.queue import next_tasks, release_task, session_scope
 
-from .batches import Bridge
+from .state import Bridge
 from .webhooks import DELETED_ACTION, HANDLED_ACTIONS, bind_project, issue_webhook_token
 
 WEBHOOK_PATH = "/v1/webhooks/labelstudio"

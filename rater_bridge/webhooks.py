@@ -32,7 +32,7 @@ from alignment_ci.formats.labelstudio import read_labelstudio_export
 from alignment_ci.monitor.queue import QueueError, complete_task
 
 from .auth import VendorIdentity, hash_token, new_token, vendor_for_token
-from .batches import Bridge
+from .state import Bridge
 from .db import LabelStudioAnnotation, LabelStudioProject, LabelStudioRevision, Token, Vendor, utcnow
 
 SIGNATURE_HEADER = "X-Alignment-CI-Signature"

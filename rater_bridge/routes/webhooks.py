@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from alignment_ci.errors import InputError
 
-from ..batches import Bridge
-from ..deps import get_bridge
+from ..deps import BridgeDep
 from ..schemas import ErrorDetail, WebhookAnswer
 from ..webhooks import SIGNATURE_HEADER, VENDOR_HEADER, WebhookRefused, authenticate, parse_body, record_annotation, signature_ok
 
@@ -29,11 +28,11 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 )
 async def labelstudio(
     request: Request,
+    bridge: BridgeDep,
     authorization: str | None = Header(
         None, description="`Bearer <token>`: the vendor's webhook token (or API token), set in the Label Studio webhook's headers."),
     signature: str | None = Header(None, alias=SIGNATURE_HEADER, description="Optional: sha256=<hex HMAC-SHA256 of the body under the vendor's signing key>."),
     vendor_name: str | None = Header(None, alias=VENDOR_HEADER, description="The vendor, for signed deliveries without a bearer token."),
-    bridge: Bridge = Depends(get_bridge),
 ) -> dict:
     """A Label Studio webhook delivery (ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED)
     for a project bound to the vendor whose credential it carries."""
