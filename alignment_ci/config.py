@@ -260,7 +260,7 @@ class BridgeSettings(_Model):
     base_branch: str = Field("main", description="Branch that label-batch pull requests target.")
     labelstudio_secret_env: str = Field(
         "ALIGNMENT_CI_LABELSTUDIO_SECRET",
-        description="Environment variable holding the shared secret of the Label Studio webhook signature.",
+        description="Environment variable holding the master secret from which each vendor's Label Studio webhook signing key is derived (only for senders that sign).",
     )
     publish_wait_s: float = Field(60.0, gt=0, description="How long a duplicate push waits for the first push of the same content to publish.")
     health_bootstrap_samples: int = Field(200, ge=10, description="Bootstrap resamples for the agreement interval in the PR's label-health summary.")
@@ -276,6 +276,7 @@ class BridgeSettings(_Model):
     assignment_expiry_interval_s: float = Field(
         60.0, ge=0, description="How often the bridge returns expired assignments to the queue (0: never)."
     )
+    max_webhook_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted in a Label Studio webhook body (deeper: 422).")
 
 
 class CostSettings(_Model):

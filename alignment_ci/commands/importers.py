@@ -11,7 +11,7 @@ from rich.markup import escape
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 
 app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
-labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy.", no_args_is_help=True)
+labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy; a project connected to the bridge.", no_args_is_help=True)
 
 BatchOpt = Annotated[str, typer.Option("--batch-id", "-b", help="batch_id written on every row.")]
 DimensionOpt = Annotated[Optional[str], typer.Option("--dimension", "-d", help="Dimension of the judgments (default: the taxonomy's default).")]

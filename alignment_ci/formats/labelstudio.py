@@ -12,8 +12,10 @@ ground_truth, lead_time, created_at}]}``. Recognised results:
 
 ``completed_by`` is an object (``{"id": 3, "email": ...}``) or an integer id; the rater id
 is ``ls-<id>`` (an export with only an e-mail gets a pseudonym, never the address). A
-cancelled (skipped) annotation is left out; a ground-truth annotation makes the task a
-gold item whose ``gold_choice`` the other annotations carry.
+cancelled (skipped) annotation becomes a ``skip`` row, so a rater's skip rate counts it; a
+ground-truth annotation makes the task a gold item whose ``gold_choice`` the other
+annotations carry. A JSON_MIN export is refused: it leaves out cancelled annotations and
+ground-truth flags (checked against Label Studio 1.23.2).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from . import (
     read_export,
 )
 
+JSON_MIN_KEYS = frozenset({"annotator", "annotation_id", "lead_time"})
+"""Keys of a JSON_MIN export row (flat: the task's data, the results by control name, and these)."""
 PREFERENCE_NAMES = ("preference", "choice", "comparison", "pairwise", "pw")
 FLAG_NAMES = ("flags", "flag")
 RATIONALE_NAMES = ("why", "rationale", "reason")
@@ -148,6 +152,9 @@ def read_labelstudio_export(
         task_where = f"task {task.get('id', f'#{t_index + 1}')}"
         data = task.get("data")
         if not isinstance(data, dict):
+            if "annotations" not in task and JSON_MIN_KEYS & task.keys():
+                raise InputError(f"{task_where}: export as JSON (not JSON_MIN): JSON_MIN leaves out cancelled (skipped) "
+                                 "annotations and ground-truth flags, so skips and gold answers would be lost")
             raise InputError(f"{task_where}: has no 'data' object")
         annotations = task.get("annotations") or []
         if not annotations:
@@ -163,10 +170,15 @@ def read_labelstudio_export(
             where = f"{task_where}, annotation {ann.get('id', f'#{a_index + 1}')}" if isinstance(ann, dict) else task_where
             if not isinstance(ann, dict):
                 raise InputError(f"{where}: an annotation must be an object")
-            if ann.get("was_cancelled"):
-                out.skipped.append({"where": where, "reason": "cancelled"})
-                continue
             result = ann.get("result") or []
+            if ann.get("was_cancelled"):
+                # A skip, not a missing row: it keeps the rater's skip rate honest.
+                try:
+                    named = _preference(result, dims, dimension, where, choice_map)
+                except (InputError, AttributeError, TypeError):  # what a skipped annotation says does not matter
+                    named = {}
+                judged.append((ann, where, {d: "skip" for d in (named or {dimension: "skip"})}, {}))
+                continue
             prefs = _preference(result, dims, dimension, where, choice_map)
             if not prefs:
                 out.skipped.append({"where": where, "reason": "no preference result"})
