@@ -147,6 +147,20 @@ class Taxonomy(_Model):
         return [d.name for d in self.dimensions]
 
 
+class ValidationLimits(_Model):
+    """Bounds on hostile or careless input, checked before the expensive parsing work.
+
+    A batch over one of them is rejected (CLI exit 1, the bridge 413/422) with an error
+    naming the limit and its setting (``validation.limits.<name>``)."""
+
+    max_depth: int = Field(64, ge=2, le=10000, description="Deepest nesting of lists/objects in one JSON row or tool export (a row needs 2).")
+    max_keys_per_row: int = Field(1000, ge=1, description="Most keys in one JSON row, nested objects included.")
+    max_columns: int = Field(1000, ge=1, description="Most columns in one batch (CSV header, Parquet schema, distinct JSONL keys).")
+    max_row_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Longest row: one JSONL line or CSV record, in bytes.")
+    max_decompressed_bytes: int = Field(4 * 1024 * 1024 * 1024, gt=0, description="Most bytes a compressed (Parquet) batch may decode to, checked in its metadata before reading and while reading.")
+    max_compression_ratio: float = Field(100.0, gt=1, description="Most decoded bytes per byte of a Parquet file once it decodes to over 64 MiB (a compression bomb).")
+
+
 class ValidationSettings(_Model):
     """Limits applied when a label batch is validated."""
 
@@ -154,6 +168,7 @@ class ValidationSettings(_Model):
     text_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="A text field longer than this is an error.")
     max_errors: int = Field(1000, gt=0, description="Stop listing errors after this many (the count stays exact).")
     scrub_pii: bool = Field(True, description="Redact e-mail addresses and phone numbers in stored batches.")
+    limits: ValidationLimits = Field(default_factory=ValidationLimits, description="Bounds on hostile input (nesting, keys, columns, row and decoded bytes).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationSettings":

@@ -33,7 +33,7 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +44,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..config import ValidationLimits
+from ..errors import InputError, LimitExceeded
 from ..textsafety import redact_pii, truncate
 from .contract import (
     ARROW_TYPES,
@@ -55,6 +56,7 @@ from .contract import (
     TEXT_FIELDS,
     allowed_columns,
 )
+from .limits import DuplicateKey, check_json_lines, loads_unique, row_too_long, setting, top_level_keys
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {
@@ -157,27 +159,50 @@ def _open_binary(path: Path):
 
 
 def iter_raw_chunks(
-    path: str | Path, *, fmt: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: str | Path, *, fmt: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    limits: ValidationLimits | None = None,
 ) -> Iterator[RawChunk]:
     """Stream ``path`` as :class:`RawChunk` objects (at most about ``chunk_rows`` rows each).
 
-    Raises :class:`InputError` when the file cannot be opened or its format is unknown;
-    every problem inside the file is an :class:`Issue` instead.
+    Raises :class:`InputError` when the file cannot be opened or its format is unknown,
+    and :class:`~alignment_ci.errors.LimitExceeded` (before parsing the offending part)
+    when the file is over one of ``limits`` (default: :class:`ValidationLimits`'s
+    defaults); every other problem inside the file is an :class:`Issue` instead.
     """
     path = Path(path)
     kind = detect_format(path, fmt)
+    limits = limits if limits is not None else ValidationLimits()
     if kind == "jsonl":
-        return _iter_jsonl(path, chunk_rows)
+        return _iter_jsonl(path, chunk_rows, limits)
     if kind == "csv":
-        return _iter_csv(path, chunk_rows)
-    return _iter_parquet(path, chunk_rows)
+        return _iter_csv(path, chunk_rows, limits)
+    return _iter_parquet(path, chunk_rows, limits)
+
+
+class _Columns:
+    """Distinct columns seen in one batch, bounded by ``max_columns``."""
+
+    def __init__(self, limits: ValidationLimits, source: Path) -> None:
+        self.limits, self.source, self.names = limits, source, set()
+
+    def add(self, names: Iterable[str], line: int | None) -> None:
+        self.names.update(names)
+        if len(self.names) > self.limits.max_columns:
+            where = f"line {line}: " if line is not None else ""
+            raise LimitExceeded(
+                f"{self.source}: {where}the batch has more than {self.limits.max_columns} distinct columns, over "
+                f"the limit ({setting('max_columns')})", setting=setting("max_columns"),
+                limit=self.limits.max_columns, line=line)
 
 
 # --------------------------------------------------------------------------- JSONL
 
 
-def _iter_jsonl(path: Path, chunk_rows: int, block_bytes: int = JSONL_BLOCK_BYTES) -> Iterator[RawChunk]:
+def _iter_jsonl(path: Path, chunk_rows: int, limits: ValidationLimits | None = None,
+                block_bytes: int = JSONL_BLOCK_BYTES) -> Iterator[RawChunk]:
+    limits = limits if limits is not None else ValidationLimits()
     f = _open_binary(path)
+    columns = _Columns(limits, path)
     with f:
         first_line = 1
         position = 0
@@ -190,13 +215,15 @@ def _iter_jsonl(path: Path, chunk_rows: int, block_bytes: int = JSONL_BLOCK_BYTE
             if len(block) == size:  # not at the end of the file: stop after the last newline
                 cut = block.rfind(b"\n")
                 if cut == -1:  # one line longer than the block: read a bigger block
+                    if size > limits.max_row_bytes:
+                        raise row_too_long(first_line, size, limits, f"{path}: ")
                     size *= 2
                     continue
                 block = block[: cut + 1]
             size = block_bytes
             position += len(block)
             starts, ends = _line_spans(block)
-            yield from _jsonl_block(block, starts, ends, first_line, chunk_rows)
+            yield from _jsonl_block(block, starts, ends, first_line, chunk_rows, limits, columns)
             first_line += len(starts)
 
 
@@ -211,8 +238,14 @@ def _line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _jsonl_block(
-    block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int, chunk_rows: int
+    block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int, chunk_rows: int,
+    limits: ValidationLimits | None = None, columns: _Columns | None = None,
 ) -> Iterator[RawChunk]:
+    limits = limits if limits is not None else ValidationLimits()
+    columns = columns if columns is not None else _Columns(limits, Path("<block>"))
+    # Depth, keys and size first: pyarrow's reader crashes on a row nested thousands deep
+    # and slows down with every distinct key.
+    scan = check_json_lines(block, starts, ends, first_line, limits, str(columns.source))
     lines = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     # Any valid row is longer than 16 bytes; only short lines can be blank, so only they
     # are looked at one by one.
@@ -222,19 +255,16 @@ def _jsonl_block(
         blank[i] = not block[starts[i] : ends[i]].strip()
     data_lines = lines[~blank]
     longest = int((ends - starts).max()) if len(starts) else 0
+    names, first_segment = top_level_keys(block, scan) if scan is not None else ([], [])
     table = _jsonl_fast(block, len(data_lines), longest)
     if table is None:
-        yield from _jsonl_exact(block, starts, ends, lines, blank, chunk_rows)
+        yield from _jsonl_exact(block, starts, ends, lines, blank, chunk_rows, columns)
         return
+    unknown = {name: int(lines[seg]) for name, seg in zip(names, first_segment) if name not in ARROW_TYPES}
+    for name, line in sorted(unknown.items(), key=lambda kv: kv[1]):
+        columns.add([name], line)
+    columns.add([n for n in names if n in ARROW_TYPES], None)
     table = table.append_column(LINE, pa.array(data_lines))
-    unknown = {}
-    for name in table.column_names:
-        if name not in ARROW_TYPES and name != LINE:
-            valid = pc.is_valid(table[name])
-            first = pc.index(valid, True).as_py()
-            if first >= 0:
-                unknown[name] = int(data_lines[first])
-            table = table.drop_columns([name])
     for offset in range(0, max(table.num_rows, 1), chunk_rows):
         part = table.slice(offset, chunk_rows)
         yield RawChunk(part, unknown_columns=unknown if offset == 0 else {}, data_lines=part.num_rows)
@@ -255,7 +285,9 @@ def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int) -> pa.Table
             # pyarrow parses its blocks in parallel; each must hold whole lines.
             read_options=pajson.ReadOptions(use_threads=True, block_size=max(4 << 20, 2 * longest_line + 2)),
             parse_options=pajson.ParseOptions(
-                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior="infer"
+                # Unknown keys are found by the structure scan; inferring them here costs
+                # pyarrow time superlinear in their number (40,000 keys: 40 s).
+                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior="ignore"
             ),
         )
     except (pa.ArrowException, ValueError, OverflowError):
@@ -310,9 +342,11 @@ def _key_col(text: str, name: str) -> int | None:
 
 
 def _jsonl_exact(
-    block: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, blank: np.ndarray, chunk_rows: int
+    block: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, blank: np.ndarray, chunk_rows: int,
+    columns: _Columns | None = None,
 ) -> Iterator[RawChunk]:
     """Line-by-line parsing that reports each problem with its line and column."""
+    columns = columns if columns is not None else _Columns(ValidationLimits(), Path("<block>"))
     rows: list[dict] = []
     row_lines: list[int] = []
     chunk = RawChunk(pa.table({}))
@@ -331,7 +365,14 @@ def _jsonl_exact(
             )
             continue
         try:
-            obj = json.loads(text)
+            obj = loads_unique(text)
+        except DuplicateKey as exc:
+            chunk.issues.append(
+                Issue(line, None, "duplicate_key", f"key {show(exc.key)} appears twice in one object; JSON readers "
+                      "keep one of the values silently, so the row is ambiguous: write each key once",
+                      col=_key_col(text, exc.key))
+            )
+            continue
         except json.JSONDecodeError as exc:
             hint = " (the line looks truncated)" if exc.pos >= len(text.rstrip()) else ""
             chunk.issues.append(
@@ -351,7 +392,9 @@ def _jsonl_exact(
         for key, value in obj.items():
             typ = ARROW_TYPES.get(key)
             if typ is None:
-                chunk.unknown_columns.setdefault(key, line)
+                if key not in chunk.unknown_columns:
+                    chunk.unknown_columns[key] = line
+                    columns.add([key], line)
                 continue
             if value is None or _conforms(value, typ):
                 row[key] = value
@@ -413,7 +456,7 @@ def _csv_cell(name: str, cell: str, typ: pa.DataType) -> tuple[object, str | Non
     return None, _wrong_type(name, value, typ)
 
 
-def _iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+def _iter_csv(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator[RawChunk]:
     f = _open_binary(path)
     bad_utf8: list[tuple[int, int, bytes]] = []
 
@@ -526,7 +569,7 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     return False
 
 
-def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+def _iter_parquet(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator[RawChunk]:
     _open_binary(path).close()
     try:
         # pre_buffer=False: pyarrow would otherwise buffer whole row groups ahead

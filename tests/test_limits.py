@@ -1,0 +1,84 @@
+"""validation.limits: hostile batches are refused before the parser sees them (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignment_ci.config import Config, ValidationLimits, parse_config
+from alignment_ci.data import readers
+from alignment_ci.data.limits import check_json_document, loads_unique, DuplicateKey
+from alignment_ci.data.validate import validate_file
+from alignment_ci.errors import InputError, LimitExceeded
+
+CLI = [sys.executable, "-m", "alignment_ci.cli"]
+
+
+def _row(i: int = 0, **extra) -> dict:
+    return {"batch_id": "b1", "item_id": f"i{i}", "rater_id": f"r{i % 3}", "task_type": "pairwise",
+            "prompt": "p", "response_a": "x", "response_b": "y", "choice": "a", **extra}
+
+
+def _deep_line(depth: int) -> str:
+    return '{"a":' + "[" * depth + "]" * depth + "}"
+
+
+def _write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- finding 1: depth
+
+
+def test_deep_jsonl_line_exits_1_through_the_cli_instead_of_crashing(tmp_path):
+    path = _write_jsonl(tmp_path / "d.jsonl", [json.dumps(_row()), _deep_line(20000)])
+    proc = subprocess.run([*CLI, "validate", str(path), "--format", "json"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    report = json.loads(proc.stdout)
+    assert report["accepted"] is False
+    [error] = report["errors"]
+    assert error["line"] == 2 and error["kind"] == "limit_exceeded"
+    assert "validation.limits.max_depth" in error["message"] and "64" in error["message"]
+    assert "20001 levels" in error["message"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_reader_raises_limit_exceeded_before_parsing(tmp_path):
+    path = _write_jsonl(tmp_path / "d.jsonl", [json.dumps(_row()), json.dumps(_row(1)), _deep_line(70)])
+    with pytest.raises(LimitExceeded) as info:
+        list(readers.iter_raw_chunks(path))
+    assert info.value.line == 3
+    assert info.value.setting == "validation.limits.max_depth"
+    assert info.value.limit == 64 and info.value.exit_code == 1 and info.value.http_status == 422
+    assert isinstance(info.value, InputError)  # code that answers unreadable input answers it too
+
+
+def test_depth_limit_is_configurable_and_counts_only_structure(tmp_path):
+    # Brackets inside strings (and escaped quotes before them) are text, not nesting.
+    text = 'see \\"[[[[[[[[[[[[\\" and ' + "{" * 100
+    path = _write_jsonl(tmp_path / "ok.jsonl", [json.dumps(_row(prompt=text, meta=[[["deep"]]]))])
+    assert validate_file(path, Config()).accepted
+    tight = parse_config("validation:\n  limits:\n    max_depth: 3\n")
+    report = validate_file(path, tight)
+    assert not report.accepted
+    assert report.errors[0].kind == "limit_exceeded" and "max_depth" in report.errors[0].message
+    assert report.limit is not None and report.limit.setting == "validation.limits.max_depth"
+
+
+def test_depth_scan_resets_at_each_line(tmp_path):
+    # An unbalanced (malformed) line does not carry its depth into the next lines.
+    lines = ["[" * 40] * 3 + [json.dumps(_row())]
+    report = validate_file(_write_jsonl(tmp_path / "b.jsonl", lines), Config())
+    assert [e.kind for e in report.errors] == ["invalid_json"] * 3
+
+
+def test_limit_settings_are_validated():
+    with pytest.raises(Exception, match="max_depth"):
+        parse_config("validation:\n  limits:\n    max_depth: 1\n")
+    assert Config().validation.limits == ValidationLimits()
