@@ -82,3 +82,62 @@ def test_limit_settings_are_validated():
     with pytest.raises(Exception, match="max_depth"):
         parse_config("validation:\n  limits:\n    max_depth: 1\n")
     assert Config().validation.limits == ValidationLimits()
+
+
+# --------------------------------------------------------------------------- finding 2: keys and columns
+
+
+def _wide_row(n_keys: int, tag: str = "k") -> str:
+    row = _row()
+    row.update({f"{tag}{j}": j for j in range(n_keys)})
+    return json.dumps(row)
+
+
+def test_row_with_40000_keys_is_refused_by_the_keys_limit(tmp_path):
+    path = _write_jsonl(tmp_path / "w.jsonl", [json.dumps(_row()), _wide_row(40000)])
+    report = validate_file(path, Config())
+    assert not report.accepted
+    [error] = report.errors
+    assert (error.line, error.kind) == (2, "limit_exceeded")
+    assert "40008 keys" in error.message and "validation.limits.max_keys_per_row" in error.message
+
+
+def test_many_unknown_columns_within_raised_limits_are_read_once_each(tmp_path):
+    # With the limits raised, 40,000 unknown keys are found by the structure scan and
+    # ignored by pyarrow (it used to infer each one and drop them one call at a time).
+    path = _write_jsonl(tmp_path / "w.jsonl", [_wide_row(40000)] + [json.dumps(_row(i)) for i in range(1, 4)])
+    config = parse_config("validation:\n  limits:\n    max_keys_per_row: 50000\n    max_columns: 50000\n")
+    report = validate_file(path, config)
+    assert report.accepted and report.rows == 4
+    assert report.warning_count == 40000
+    assert {w.kind for w in report.warnings} == {"unknown_column"}
+    assert report.warnings[0].line == 1
+
+
+def test_distinct_columns_across_rows_are_bounded(tmp_path):
+    lines = [_wide_row(400, tag=f"l{i}_") for i in range(4)]
+    report = validate_file(_write_jsonl(tmp_path / "w.jsonl", lines), Config())
+    assert not report.accepted
+    [error] = report.errors
+    assert error.kind == "limit_exceeded" and error.line == 3
+    assert "validation.limits.max_columns" in error.message
+
+
+def test_unknown_columns_found_by_the_scan_match_the_exact_parser(tmp_path):
+    lines = [json.dumps(_row(0, **{"we\"ird": 1})), json.dumps(_row(1, extra={"nested": 1}, other=None))]
+    block = ("\n".join(lines) + "\n").encode()
+    starts, ends = readers._line_spans(block)
+    [fast] = readers._jsonl_block(block, starts, ends, 1, 100)
+    import numpy as np
+    [exact] = readers._jsonl_exact(block, starts, ends, np.array([1, 2]), np.zeros(2, bool), 100)
+    assert fast.unknown_columns == exact.unknown_columns == {'we"ird': 1, "extra": 2, "other": 2}
+
+
+def test_overlong_line_is_refused_before_it_is_read_whole(tmp_path):
+    path = _write_jsonl(tmp_path / "l.jsonl", [json.dumps(_row(prompt="x" * 5000))])
+    config = parse_config("validation:\n  limits:\n    max_row_bytes: 1024\n")
+    with pytest.raises(LimitExceeded) as info:
+        list(readers._iter_jsonl(path, 100, config.validation.limits, block_bytes=256))
+    assert info.value.setting == "validation.limits.max_row_bytes" and info.value.http_status == 413
+    report = validate_file(path, config)
+    assert report.errors[0].kind == "limit_exceeded" and report.errors[0].line == 1
