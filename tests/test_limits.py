@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from alignment_ci.cli import app
 
 from alignment_ci.config import Config, ValidationLimits, parse_config
 from alignment_ci.data import readers
@@ -141,3 +144,68 @@ def test_overlong_line_is_refused_before_it_is_read_whole(tmp_path):
     assert info.value.setting == "validation.limits.max_row_bytes" and info.value.http_status == 413
     report = validate_file(path, config)
     assert report.errors[0].kind == "limit_exceeded" and report.errors[0].line == 1
+
+
+# --------------------------------------------------------------------------- finding 3: Parquet bombs
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+
+def _parquet_rows(n: int, prompt) -> pa.Table:
+    base = _row()
+    columns = {k: pa.array([v] * n) for k, v in base.items() if k not in ("item_id", "prompt")}
+    columns["item_id"] = pa.array([f"i{i}" for i in range(n)])
+    columns["prompt"] = prompt
+    return pa.table(columns)
+
+
+def test_zstd_bomb_parquet_is_refused_from_its_metadata(tmp_path):
+    # 17 prompts of 4 MiB, compressed by zstd to a few KiB: 68 MiB decoded.
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(_parquet_rows(17, pa.array(["x" * (4 << 20)] * 17)), path, compression="zstd", use_dictionary=False)
+    assert path.stat().st_size < 64 * 1024
+    report = validate_file(path, Config())
+    assert not report.accepted
+    [error] = report.errors
+    assert error.kind == "limit_exceeded" and "validation.limits.max_compression_ratio" in error.message
+    assert report.limit.http_status == 413
+    assert report.rows == 0  # refused before a row was decoded
+
+
+def test_decompressed_bytes_per_batch_are_configurable(tmp_path):
+    path = tmp_path / "b.parquet"
+    pq.write_table(_parquet_rows(50, pa.array(["a prompt"] * 50)), path)
+    assert validate_file(path, Config()).accepted
+    tight = parse_config("validation:\n  limits:\n    max_decompressed_bytes: 200\n")
+    report = validate_file(path, tight)
+    assert [e.kind for e in report.errors] == ["limit_exceeded"]
+    assert "validation.limits.max_decompressed_bytes" in report.errors[0].message
+
+
+def test_dictionary_bomb_is_refused_before_it_is_decoded(tmp_path):
+    # 200,000 rows that all point at one 1 MiB dictionary value: tiny metadata sizes,
+    # 200 GiB once decoded. The reader counts the decoded bytes from the dictionary.
+    n = 200_000
+    prompt = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["y" * (1 << 20)]))
+    path = tmp_path / "dict.parquet"
+    pq.write_table(_parquet_rows(n, prompt), path, compression="zstd")
+    with pytest.raises(LimitExceeded) as info:
+        list(readers.iter_raw_chunks(path))
+    assert info.value.setting == "validation.limits.max_decompressed_bytes"
+
+
+# --------------------------------------------------------------------------- finding 8: empty and unreadable files
+
+
+@pytest.mark.parametrize("name, content", [("e.jsonl", b""), ("e.parquet", b""), ("e.csv", b""),
+                                           ("junk.parquet", b"PAR1 not really")])
+def test_empty_or_unreadable_batch_files_are_rejected_with_exit_1(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = CliRunner().invoke(app, ["validate", str(path), "--format", "json"])
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit), result.output
+    [error] = json.loads(result.stdout)["errors"]
+    assert error["line"] == 1
+    assert error["kind"] == ("invalid_parquet" if name.startswith("junk") else "empty_file")
