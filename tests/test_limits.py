@@ -209,3 +209,31 @@ def test_empty_or_unreadable_batch_files_are_rejected_with_exit_1(tmp_path, name
     [error] = json.loads(result.stdout)["errors"]
     assert error["line"] == 1
     assert error["kind"] == ("invalid_parquet" if name.startswith("junk") else "empty_file")
+
+
+# --------------------------------------------------------------------------- finding 9: duplicate keys in rows; CSV
+
+
+def test_duplicate_key_in_a_jsonl_row_is_an_error_naming_key_and_line(tmp_path):
+    good = json.dumps(_row())
+    dup = good[:-1] + ', "choice": "b"}'
+    report = validate_file(_write_jsonl(tmp_path / "d.jsonl", [good.replace('"i0"', '"i9"'), dup]), Config())
+    assert not report.accepted
+    [error] = report.errors
+    assert (error.line, error.kind) == (2, "duplicate_key")
+    assert "'choice' appears twice" in error.message
+
+
+def test_csv_limits_duplicate_columns_and_deep_cells(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(1001)) + "\n" + ",".join("1" for _ in range(1001)) + "\n")
+    report = validate_file(wide, Config())
+    assert [e.kind for e in report.errors] == ["limit_exceeded"] and "max_columns" in report.errors[0].message
+    header = "batch_id,item_id,rater_id,task_type,prompt,responses,ranking,choice,choice\n"
+    deep = '"' + "[" * 5000 + "]" * 5000 + '"'
+    dup = tmp_path / "dup.csv"
+    dup.write_text(header + f"b,i,r,ranking,p,{deep},\"[0,1]\",a,b\n")
+    report = validate_file(dup, Config())
+    kinds = {e.kind for e in report.errors}
+    assert "duplicate_column" in kinds and "wrong_type" in kinds
+    assert next(e for e in report.errors if e.kind == "duplicate_column").column == "choice"

@@ -341,6 +341,14 @@ def _key_col(text: str, name: str) -> int | None:
     return pos + 1 if pos >= 0 else None
 
 
+def _second_key_col(text: str, name: str) -> int | None:
+    first = _key_col(text, name)
+    if first is None:
+        return None
+    pos = text.find(f'"{name}"', first)
+    return pos + 1 if pos >= 0 else first
+
+
 def _jsonl_exact(
     block: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, blank: np.ndarray, chunk_rows: int,
     columns: _Columns | None = None,
@@ -370,7 +378,7 @@ def _jsonl_exact(
             chunk.issues.append(
                 Issue(line, None, "duplicate_key", f"key {show(exc.key)} appears twice in one object; JSON readers "
                       "keep one of the values silently, so the row is ambiguous: write each key once",
-                      col=_key_col(text, exc.key))
+                      col=_second_key_col(text, exc.key))
             )
             continue
         except json.JSONDecodeError as exc:
@@ -448,8 +456,8 @@ def _csv_cell(name: str, cell: str, typ: pa.DataType) -> tuple[object, str | Non
         return None, f"{name} must be true or false, got {show(cell)}"
     # list columns: a JSON array in the cell
     try:
-        value = json.loads(cell)
-    except json.JSONDecodeError:
+        value = loads_unique(cell)
+    except (json.JSONDecodeError, DuplicateKey, RecursionError):
         return None, f"{name} must be a JSON list in the cell, e.g. [\"x\", \"y\"] or [1, 0], got {show(cell)}"
     if _conforms(value, typ):
         return value, None
@@ -469,7 +477,7 @@ def _iter_csv(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator
                 yield raw.decode("utf-8", "replace")
 
     # A 4 MiB text field is legal; the default limit (128 KiB) would refuse it.
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1, limits.max_row_bytes))
     with f:
         reader = csv.reader(decoded_lines(), strict=True)
         chunk = RawChunk(pa.table({}))
@@ -495,6 +503,13 @@ def _iter_csv(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator
             yield chunk
             return
         header = [h.lstrip("\ufeff").strip() for h in header]
+        if len(header) > limits.max_columns:
+            raise _too_large(path, f"line 1: the CSV header has {len(header):,} columns", limits, "max_columns", line=1)
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            chunk.issues.append(Issue(1, twice[0], "duplicate_column",
+                                      f"column {show(twice[0])} appears twice in the header; name each column once"))
+            header = [h if h not in twice or i == header.index(h) else "" for i, h in enumerate(header)]
         known = [(i, h) for i, h in enumerate(header) if h in ARROW_TYPES]
         declared = frozenset(h for _, h in known)
         unknown = {h: 1 for h in header if h not in ARROW_TYPES and h}
@@ -509,6 +524,9 @@ def _iter_csv(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator
             except StopIteration:
                 break
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    raise _too_large(path, f"line {previous + 1}: a field is longer than {limits.max_row_bytes:,} bytes",
+                                     limits, "max_row_bytes", line=previous + 1) from None
                 chunk.issues.append(Issue(previous + 1, None, "invalid_csv", f"cannot parse the CSV record: {exc}"))
                 break
             line = previous + 1
