@@ -334,16 +334,87 @@ def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | 
     return lines.get(())
 
 
+# A YAML file expands to at most this many nodes once aliases are followed ("billion
+# laughs": 7 levels of 9 aliases are 4.8 million nodes from 60 lines), and nests at most
+# this deep. alignment.yaml needs a few hundred nodes and a depth under 10.
+YAML_MAX_NODES = 100_000
+YAML_MAX_DEPTH = 64
+
+
+def _check_yaml(root: yaml.Node, source: str) -> None:
+    """Refuse alias bombs, recursive aliases, deep nesting and duplicate keys, walking each
+    distinct node once (sizes and depths of shared nodes are memoized)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            line = node.start_mark.line + 1
+            if size[key] > YAML_MAX_NODES:
+                raise ConfigError(f"{source}:{line}: the YAML expands to more than {YAML_MAX_NODES:,} values through "
+                                  "anchors and aliases; write the values out or use fewer aliases")
+            if depth[key] > YAML_MAX_DEPTH:
+                raise ConfigError(f"{source}:{line}: the YAML nests more than {YAML_MAX_DEPTH} levels deep")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: an alias refers to a value that contains it "
+                              "(a recursive anchor)")
+        if isinstance(node, yaml.MappingNode):
+            _duplicate_keys(node, source)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _duplicate_keys(node: yaml.MappingNode, source: str) -> None:
+    first: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        if key_node.value in first:
+            raise ConfigError(f"{source}:{line}: duplicate key {key_node.value!r} (first on line "
+                              f"{first[key_node.value]}); YAML would keep only the last value: write it once")
+        first[key_node.value] = line
+
+
 def parse_config(text: str, source: str = "<string>", root: Path | None = None) -> Config:
-    """Parse YAML text into a :class:`Config`, with errors that name key path and line."""
+    """Parse YAML text into a :class:`Config`, with errors that name key path and line.
+
+    Anchors and aliases may expand to at most :data:`YAML_MAX_NODES` values, nesting is at
+    most :data:`YAML_MAX_DEPTH` deep, and a key given twice in one mapping is an error."""
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_yaml(node, source)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML nests too deeply (more than {YAML_MAX_DEPTH} levels)") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -377,10 +448,14 @@ def load_config(path: str | Path | None = None) -> Config:
         config = Config()
         config._root = Path(".")
         return config
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; give the path of the config file (e.g. {p / DEFAULT_CONFIG_PATH})")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
     return parse_config(text, source=str(p), root=p.parent)
 
 

@@ -237,3 +237,55 @@ def test_csv_limits_duplicate_columns_and_deep_cells(tmp_path):
     kinds = {e.kind for e in report.errors}
     assert "duplicate_column" in kinds and "wrong_type" in kinds
     assert next(e for e in report.errors if e.kind == "duplicate_column").column == "choice"
+
+
+# --------------------------------------------------------------------------- finding 9: the config loader
+
+from alignment_ci.config import load_config  # noqa: E402
+from alignment_ci.errors import ConfigError  # noqa: E402
+
+
+def _billion_laughs(levels: int = 7) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_fast(tmp_path):
+    path = tmp_path / "alignment.yaml"
+    path.write_text(_billion_laughs(7))
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_yaml_aliases_and_merge_keys_within_the_budget_still_work():
+    text = ("base: &base {text_warn_bytes: 1000}\n"
+            "validation:\n  <<: *base\n  max_errors: 5\n")
+    with pytest.raises(ConfigError, match="base: unknown key"):  # the anchor's home is not a section
+        parse_config(text)
+    config = parse_config("validation: &v {max_errors: 7}\n")
+    assert config.validation.max_errors == 7
+
+
+def test_yaml_recursive_alias_and_deep_nesting_are_config_errors():
+    with pytest.raises(ConfigError, match="recursive anchor"):
+        parse_config("project: &p [*p]\n")
+    with pytest.raises(ConfigError, match="nests"):
+        parse_config("project: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nests more than 64"):
+        parse_config("project: " + "[" * 70 + "]" * 70 + "\n")
+
+
+def test_yaml_duplicate_key_names_key_and_line():
+    with pytest.raises(ConfigError, match=r"<string>:3: duplicate key 'max_errors' \(first on line 2\)"):
+        parse_config("validation:\n  max_errors: 5\n  max_errors: 6\n")
+
+
+def test_config_path_that_is_a_directory_is_a_clear_exit_2(tmp_path):
+    result = CliRunner().invoke(app, ["config", "show", "-c", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "is a directory" in str(result.exception)
+    proc = subprocess.run([*CLI, "config", "show", "-c", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is a directory" in proc.stderr and "Traceback" not in proc.stderr
