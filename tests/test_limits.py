@@ -289,3 +289,48 @@ def test_config_path_that_is_a_directory_is_a_clear_exit_2(tmp_path):
     assert isinstance(result.exception, ConfigError) and "is a directory" in str(result.exception)
     proc = subprocess.run([*CLI, "config", "show", "-c", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "is a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- finding 4: importers
+
+from alignment_ci.formats.argilla import read_argilla_export  # noqa: E402
+from alignment_ci.formats.labelstudio import read_labelstudio_export  # noqa: E402
+
+
+def _ls_task(task_id: int, value) -> dict:
+    return {"id": task_id, "data": {"prompt": "p", "response_a": "a", "response_b": "b"},
+            "annotations": [{"id": 7, "completed_by": 3, "result": [{"type": "pairwise", "from_name": "pw", "value": value}]}]}
+
+
+def test_labelstudio_export_nested_100k_deep_is_a_limit_error_naming_the_task():
+    tasks = json.dumps([_ls_task(1, {"selected": "left"}), _ls_task(2, {"selected": "left"})])
+    raw = tasks[:-2] + ', "extra": ' + _deep_line(100_000)[5:-1] + "}]"
+    with pytest.raises(LimitExceeded) as info:
+        read_labelstudio_export(raw.encode(), "b1")
+    assert "task #2 of the export" in str(info.value) and "validation.limits.max_depth" in str(info.value)
+
+
+def test_labelstudio_result_value_that_is_not_an_object_names_task_and_annotation():
+    with pytest.raises(InputError, match=r"task 5, annotation 7: result 'pw' has a value that is not an object \(got list\)"):
+        read_labelstudio_export(json.dumps([_ls_task(5, ["left"])]).encode(), "b1")
+
+
+def test_labelstudio_duplicate_key_names_task_and_key():
+    raw = json.dumps([_ls_task(1, {"selected": "left"}), _ls_task(2, {"selected": "left"})])
+    head, _, tail = raw.rpartition('{"selected": "left"}')
+    raw = head + '{"selected": "left", "selected": "right"}' + tail
+    with pytest.raises(InputError, match=r"task 2: key 'selected' appears twice"):
+        read_labelstudio_export(raw.encode(), "b1")
+
+
+def test_argilla_export_deep_or_duplicated_names_the_record_and_line():
+    record = {"id": "r1", "fields": {"prompt": "p", "response": "x"},
+              "responses": {"rating": [{"value": 4, "user_id": "u1", "status": "submitted"}]}}
+    deep = json.dumps(record) + "\n" + _deep_line(100_000)
+    with pytest.raises(LimitExceeded, match=r"line 2.*validation.limits.max_depth"):
+        read_argilla_export(deep.encode(), "b1")
+    dup = json.dumps(record) + "\n" + json.dumps(record).replace('"user_id": "u1"', '"user_id": "u1", "user_id": "u2"')
+    with pytest.raises(InputError, match=r":2: key 'user_id' appears twice"):
+        read_argilla_export(dup.encode(), "b1")
+    with pytest.raises(InputError, match=r"record r1: 'responses' must be an object, got list"):
+        read_argilla_export(json.dumps([dict(record, responses=[1])]).encode(), "b1")

@@ -63,7 +63,7 @@ def import_labelstudio(
     cfg = _config(config)
     result = read_labelstudio_export(
         export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
-        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export)
 
@@ -86,7 +86,7 @@ def import_argilla(
     cfg = _config(config)
     result = read_argilla_export(
         export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
-        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export)
 

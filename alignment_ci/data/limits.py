@@ -213,10 +213,50 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Duplicated(dict):
+    """An object parsed from JSON that named ``duplicate`` twice."""
+
+    duplicate: str = ""
+
+
+def loads_marking_duplicates(text: str | bytes) -> tuple[Any, bool]:
+    """``json.loads`` whose objects with a key given twice are marked (see
+    :func:`first_duplicate`), so the caller can say which task or record holds one."""
+    found = False
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out and not isinstance(out, _Duplicated):
+                out = _Duplicated(out)
+                out.duplicate = key
+                found = True
+            out[key] = value
+        return out
+
+    return json.loads(text, object_pairs_hook=hook), found
+
+
+def first_duplicate(value: Any) -> str | None:
+    """The first key given twice in an object inside ``value`` (parsed by
+    :func:`loads_marking_duplicates`); None when there is none."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Duplicated):
+            return item.duplicate
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def loads_unique(text: str | bytes) -> Any:
     """``json.loads`` that raises :class:`DuplicateKey` for a key given twice in one object
     (``json`` keeps the last value silently)."""
     return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
-__all__ = ["DuplicateKey", "check_json_document", "check_json_lines", "loads_unique", "row_too_long", "setting", "top_level_keys"]
+__all__ = ["DuplicateKey", "check_json_document", "check_json_lines", "first_duplicate", "loads_marking_duplicates", "loads_unique", "row_too_long", "setting", "top_level_keys"]
