@@ -400,8 +400,9 @@ def parse_config(text: str, source: str = "<string>", root: Path | None = None) 
 
     Anchors and aliases may expand to at most :data:`YAML_MAX_NODES` values, nesting is at
     most :data:`YAML_MAX_DEPTH` deep, and a key given twice in one mapping is an error."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise a ReaderError
         node = loader.get_single_node()
         if node is not None:
             _check_yaml(node, source)
@@ -414,7 +415,8 @@ def parse_config(text: str, source: str = "<string>", root: Path | None = None) 
     except RecursionError:
         raise ConfigError(f"{source}: the YAML nests too deeply (more than {YAML_MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

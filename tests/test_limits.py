@@ -334,3 +334,9 @@ def test_argilla_export_deep_or_duplicated_names_the_record_and_line():
         read_argilla_export(dup.encode(), "b1")
     with pytest.raises(InputError, match=r"record r1: 'responses' must be an object, got list"):
         read_argilla_export(json.dumps([dict(record, responses=[1])]).encode(), "b1")
+
+
+def test_yaml_with_a_control_character_is_a_config_error():
+    # Found by the long config fuzz run: the loader's own character check must be caught too.
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        parse_config("project: a\x1fb\n")
