@@ -71,7 +71,8 @@ def _scan(data: bytes, starts: np.ndarray, per_line: bool) -> _Scan:
     if b"\\" in data:
         # Blank escaped backslashes first, then escaped quotes; lengths (positions) stay.
         data = data.replace(b"\\\\", b"  ").replace(b'\\"', b"  ")
-    marks = np.frombuffer(data.translate(_LINES_TABLE if per_line else _DOCUMENT_TABLE), dtype=np.uint8)
+    # The translated bytes are 0/1: read them as booleans (flatnonzero is fastest on those).
+    marks = np.frombuffer(data.translate(_LINES_TABLE if per_line else _DOCUMENT_TABLE), dtype=np.bool_)
     pos = np.flatnonzero(marks)
     char = np.frombuffer(data, dtype=np.uint8)[pos]
     is_quote = char == _QUOTE
@@ -169,6 +170,28 @@ def _key_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+_OPENERS_TABLE = bytes(1 if i in _OPEN else 0 for i in range(256))
+
+
+def within_depth(block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int,
+                 limits: ValidationLimits, source: str = "") -> bool:
+    """True when no line of the block can be nested deeper than ``max_depth``: each has at
+    most that many opening brackets, counted anywhere (cheap: no quote tracking). Also
+    raises for a line over ``max_row_bytes``. False means: scan the structure."""
+    if len(starts) == 0:
+        return True
+    lengths = ends - starts
+    long = np.flatnonzero(lengths > limits.max_row_bytes)
+    if len(long):
+        i = int(long[0])
+        raise row_too_long(first_line + i, int(lengths[i]), limits, f"{source}: " if source else "")
+    openers = np.flatnonzero(np.frombuffer(block.translate(_OPENERS_TABLE), dtype=np.bool_))
+    if len(openers) <= limits.max_depth:
+        return True
+    per_line = np.bincount(np.searchsorted(starts, openers, side="right") - 1, minlength=len(starts))
+    return int(per_line.max()) <= limits.max_depth
+
+
 def row_too_long(line: int, size: int, limits: ValidationLimits, prefix: str = "") -> LimitExceeded:
     return LimitExceeded(
         f"{prefix}line {line}: the row is {size:,} bytes or more, over the limit {limits.max_row_bytes:,} "
@@ -259,4 +282,4 @@ def loads_unique(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
-__all__ = ["DuplicateKey", "check_json_document", "check_json_lines", "first_duplicate", "loads_marking_duplicates", "loads_unique", "row_too_long", "setting", "top_level_keys"]
+__all__ = ["DuplicateKey", "check_json_document", "check_json_lines", "first_duplicate", "loads_marking_duplicates", "loads_unique", "row_too_long", "setting", "top_level_keys", "within_depth"]

@@ -56,7 +56,15 @@ from .contract import (
     TEXT_FIELDS,
     allowed_columns,
 )
-from .limits import DuplicateKey, check_json_lines, loads_unique, row_too_long, setting, top_level_keys
+from .limits import (
+    DuplicateKey,
+    check_json_lines,
+    loads_unique,
+    row_too_long,
+    setting,
+    top_level_keys,
+    within_depth,
+)
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {
@@ -243,9 +251,13 @@ def _jsonl_block(
 ) -> Iterator[RawChunk]:
     limits = limits if limits is not None else ValidationLimits()
     columns = columns if columns is not None else _Columns(limits, Path("<block>"))
-    # Depth, keys and size first: pyarrow's reader crashes on a row nested thousands deep
-    # and slows down with every distinct key.
-    scan = check_json_lines(block, starts, ends, first_line, limits, str(columns.source))
+    # Bounds first: pyarrow's reader crashes on a row nested thousands deep. A line with
+    # no more brackets than the depth limit cannot be too deep (cheap, and true of normal
+    # rows); only otherwise is the block's structure scanned, which also bounds its keys.
+    source = str(columns.source)
+    scan = None
+    if not within_depth(block, starts, ends, first_line, limits, source):
+        scan = check_json_lines(block, starts, ends, first_line, limits, source)
     lines = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     # Any valid row is longer than 16 bytes; only short lines can be blank, so only they
     # are looked at one by one.
@@ -255,23 +267,36 @@ def _jsonl_block(
         blank[i] = not block[starts[i] : ends[i]].strip()
     data_lines = lines[~blank]
     longest = int((ends - starts).max()) if len(starts) else 0
-    names, first_segment = top_level_keys(block, scan) if scan is not None else ([], [])
-    table = _jsonl_fast(block, len(data_lines), longest)
-    if table is None:
+    # pyarrow refuses keys outside the contract here (inferring them costs time
+    # superlinear in their number: 40,000 keys took 40 s); only then are the keys found by
+    # the structure scan, bounded, and the block read again ignoring them.
+    table = _jsonl_fast(block, len(data_lines), longest, "error")
+    unknown: dict[str, int] = {}
+    if table is _UNEXPECTED_FIELD:
+        scan = scan if scan is not None else check_json_lines(block, starts, ends, first_line, limits, source)
+        names, first_segment = top_level_keys(block, scan)
+        unknown = {name: int(lines[seg]) for name, seg in zip(names, first_segment) if name not in ARROW_TYPES}
+        for name, line in sorted(unknown.items(), key=lambda kv: kv[1]):
+            columns.add([name], line)
+        table = _jsonl_fast(block, len(data_lines), longest, "ignore")
+    if table is None or table is _UNEXPECTED_FIELD:
+        if scan is None:  # the exact path bounds keys per row with the scan too
+            check_json_lines(block, starts, ends, first_line, limits, source)
         yield from _jsonl_exact(block, starts, ends, lines, blank, chunk_rows, columns)
         return
-    unknown = {name: int(lines[seg]) for name, seg in zip(names, first_segment) if name not in ARROW_TYPES}
-    for name, line in sorted(unknown.items(), key=lambda kv: kv[1]):
-        columns.add([name], line)
-    columns.add([n for n in names if n in ARROW_TYPES], None)
     table = table.append_column(LINE, pa.array(data_lines))
     for offset in range(0, max(table.num_rows, 1), chunk_rows):
         part = table.slice(offset, chunk_rows)
         yield RawChunk(part, unknown_columns=unknown if offset == 0 else {}, data_lines=part.num_rows)
 
 
-def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int) -> pa.Table | None:
-    """Parse a block with pyarrow; None when it must be read line by line."""
+_UNEXPECTED_FIELD = pa.table({})  # _jsonl_fast's answer when a row has a key outside the contract
+
+
+def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int, unexpected: str = "ignore") -> pa.Table | None:
+    """Parse a block with pyarrow; None when it must be read line by line. With
+    ``unexpected="error"``, :data:`_UNEXPECTED_FIELD` when a row has a key outside the
+    contract (and no other problem came first)."""
     if expected_rows == 0:
         return None
     try:
@@ -285,13 +310,11 @@ def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int) -> pa.Table
             # pyarrow parses its blocks in parallel; each must hold whole lines.
             read_options=pajson.ReadOptions(use_threads=True, block_size=max(4 << 20, 2 * longest_line + 2)),
             parse_options=pajson.ParseOptions(
-                # Unknown keys are found by the structure scan; inferring them here costs
-                # pyarrow time superlinear in their number (40,000 keys: 40 s).
-                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior="ignore"
+                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior=unexpected
             ),
         )
-    except (pa.ArrowException, ValueError, OverflowError):
-        return None
+    except (pa.ArrowException, ValueError, OverflowError) as exc:
+        return _UNEXPECTED_FIELD if "unexpected field" in str(exc) else None
     if table.num_rows != expected_rows:
         return None  # e.g. two objects on one line
     return table.combine_chunks()
