@@ -33,6 +33,7 @@ from alignment_ci.formats.labelstudio import read_labelstudio_export
 FAST = 50
 FAST_FILES = 20  # a validate_file run costs ~0.5 s here; file-reading targets get fewer fast cases
 LONG = 2000
+LONG_FILES = 300
 CONFIG = Config()
 
 
@@ -42,10 +43,10 @@ def _settings(n: int):
                                            HealthCheck.filter_too_much, HealthCheck.large_base_example])
 
 
-def _twice(prop: Callable, strategy: st.SearchStrategy, fast_cases: int = FAST) -> tuple[Callable, Callable]:
+def _twice(prop: Callable, strategy: st.SearchStrategy, files: bool = False) -> tuple[Callable, Callable]:
     """The property as a fast test and as a long (slow-marked) one."""
-    fast = _settings(fast_cases)(given(strategy)(prop))
-    long = pytest.mark.slow(_settings(LONG)(given(strategy)(prop)))
+    fast = _settings(FAST_FILES if files else FAST)(given(strategy)(prop))
+    long = pytest.mark.slow(_settings(LONG_FILES if files else LONG)(given(strategy)(prop)))
     return fast, long
 
 
@@ -109,14 +110,14 @@ def _bytes_property(data: bytes, suffix: str) -> None:
         _run_validate(path)
 
 
-test_fuzz_jsonl_rows, test_fuzz_jsonl_rows_long = _twice(_jsonl_property, st.lists(json_rows(), min_size=1, max_size=6), FAST_FILES)
+test_fuzz_jsonl_rows, test_fuzz_jsonl_rows_long = _twice(_jsonl_property, st.lists(json_rows(), min_size=1, max_size=6), files=True)
 
 
 def _raw_jsonl(data: bytes) -> None:
     _bytes_property(data, ".jsonl")
 
 
-test_fuzz_jsonl_bytes, test_fuzz_jsonl_bytes_long = _twice(_raw_jsonl, st.binary(max_size=300), FAST_FILES)
+test_fuzz_jsonl_bytes, test_fuzz_jsonl_bytes_long = _twice(_raw_jsonl, st.binary(max_size=300), files=True)
 
 
 @st.composite
@@ -140,7 +141,7 @@ def _csv_property(text: str) -> None:
     _bytes_property(text.encode("utf-8", "surrogatepass"), ".csv")
 
 
-test_fuzz_csv, test_fuzz_csv_long = _twice(_csv_property, csv_texts(), FAST_FILES)
+test_fuzz_csv, test_fuzz_csv_long = _twice(_csv_property, csv_texts(), files=True)
 
 _PARQUET_TYPES = [pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.list_(pa.string()), pa.list_(pa.int64()),
                   pa.struct([("x", pa.int64())]), pa.dictionary(pa.int32(), pa.string())]
@@ -185,7 +186,7 @@ def _parquet_property(data: bytes) -> None:
     _bytes_property(data, ".parquet")
 
 
-test_fuzz_parquet, test_fuzz_parquet_long = _twice(_parquet_property, parquet_files(), FAST_FILES)
+test_fuzz_parquet, test_fuzz_parquet_long = _twice(_parquet_property, parquet_files(), files=True)
 
 
 # --------------------------------------------------------------------------- importers
