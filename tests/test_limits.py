@@ -340,3 +340,19 @@ def test_yaml_with_a_control_character_is_a_config_error():
     # Found by the long config fuzz run: the loader's own character check must be caught too.
     with pytest.raises(ConfigError, match="invalid YAML"):
         parse_config("project: a\x1fb\n")
+
+
+def test_parquet_with_undecodable_column_metadata_is_rejected(tmp_path):
+    # Found by the long Parquet fuzz run: a column chunk's path in the footer is not UTF-8.
+    import re
+
+    path = tmp_path / "b.parquet"
+    pq.write_table(_parquet_rows(3, pa.array(["a prompt"] * 3)), path, store_schema=False)
+    data = path.read_bytes()
+    messages = []
+    for match in re.finditer(b"prompt", data):
+        at = match.start()
+        path.write_bytes(data[:at] + b"\x90" * 6 + data[at + 6:])
+        report = validate_file(path, Config())
+        messages += [e.message for e in report.errors if e.kind == "invalid_parquet"]
+    assert any(m.startswith("the Parquet metadata is corrupt") for m in messages)

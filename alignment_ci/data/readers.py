@@ -683,21 +683,25 @@ def _iter_parquet(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iter
     bad = frozenset(n for n in declared if n not in read)
     unknown = {n: 1 for n in schema.names if n not in ARROW_TYPES}
     # Sizes from the metadata, before anything is decompressed.
-    decoded, dictionary = _parquet_sizes(pf, read)
+    try:
+        decoded, dictionary = _parquet_sizes(pf, read)
+        rows = max(pf.metadata.num_rows, 1)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        yield _empty_chunk([Issue(1, None, "invalid_parquet", f"the Parquet metadata is corrupt ({show(str(exc), 200)})")])
+        return
     if decoded > limits.max_decompressed_bytes:
         raise _too_large(path, f"the batch decodes to {decoded:,} bytes (Parquet metadata)", limits,
                          "max_decompressed_bytes")
     if decoded > RATIO_FLOOR_BYTES and decoded > limits.max_compression_ratio * size:
         raise _too_large(path, f"the {size:,}-byte file decodes to {decoded:,} bytes "
                          f"({decoded / size:,.0f} times its size: a compression bomb)", limits, "max_compression_ratio")
-    rows = max(pf.metadata.num_rows, 1)
     batch_rows = int(max(1, min(chunk_rows, PARQUET_BATCH_BYTES * rows // max(decoded, 1))))
-    if dictionary:
-        pf = pq.ParquetFile(path, pre_buffer=False, read_dictionary=dictionary)
     first_row = 1
     emitted = False
     seen = 0  # decoded bytes so far, counted while reading (the metadata may lie)
     try:
+        if dictionary:
+            pf = pq.ParquetFile(path, pre_buffer=False, read_dictionary=dictionary)
         batches = pf.iter_batches(batch_size=batch_rows, columns=read) if read else iter(())
         for batch in batches:
             seen += _decoded_bytes(batch)
