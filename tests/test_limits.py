@@ -356,3 +356,10 @@ def test_parquet_with_undecodable_column_metadata_is_rejected(tmp_path):
         report = validate_file(path, Config())
         messages += [e.message for e in report.errors if e.kind == "invalid_parquet"]
     assert any(m.startswith("the Parquet metadata is corrupt") for m in messages)
+
+
+def test_argilla_flag_answers_that_are_not_objects_are_ignored():
+    record = {"id": "r1", "fields": {"prompt": "p", "response": "x"},
+              "responses": {"rating": [{"value": 4, "user_id": "u1"}], "flags": [3, None], "why": ["text"]}}
+    [row] = read_argilla_export(json.dumps([record]).encode(), "b1").rows
+    assert row["rating"] == 4 and "rationale" not in row

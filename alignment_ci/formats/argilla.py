@@ -267,6 +267,8 @@ def _extras(rec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
     responses = rec.get("responses") or {}
     for q in FLAG_QUESTIONS:
         for answer in responses.get(q) or []:
+            if not isinstance(answer, dict):
+                continue
             values = answer.get("value")
             for value in values if isinstance(values, list) else [values]:
                 column = FLAG_ALIASES.get(str(value).strip().lower())
@@ -274,6 +276,6 @@ def _extras(rec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
                     extras.setdefault(str(answer.get("user_id")), {})[column] = True
     for q in RATIONALE_QUESTIONS:
         for answer in responses.get(q) or []:
-            if isinstance(answer.get("value"), str) and answer["value"].strip():
+            if isinstance(answer, dict) and isinstance(answer.get("value"), str) and answer["value"].strip():
                 extras.setdefault(str(answer.get("user_id")), {})["rationale"] = answer["value"].strip()
     return extras
