@@ -612,6 +612,9 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
 
 # Decoded bytes of one Parquet read batch: fewer rows per batch when rows are large.
 PARQUET_BATCH_BYTES = 64 * 1024 * 1024
+# A dictionary-encoded string column storing fewer bytes per value than this is read as
+# a dictionary, so that its decoded size is counted before it is decoded.
+DICTIONARY_BYTES_PER_VALUE = 64
 # The compression ratio is judged only above this many decoded bytes (small files may
 # compress very well and harm no one).
 RATIO_FLOOR_BYTES = 64 * 1024 * 1024
@@ -638,7 +641,12 @@ def _parquet_sizes(pf: pq.ParquetFile, read: list[str]) -> tuple[int, list[str]]
             if name not in wanted:
                 continue
             total += max(0, chunk.total_uncompressed_size)
-            if chunk.has_dictionary_page and ARROW_TYPES[name] == pa.string():
+            # Few stored bytes per value in a dictionary-encoded chunk: values repeat, and
+            # their decoded size is unknown. Reading such a column as a dictionary is cheap
+            # (nothing to hash); a text column that stores its values (hundreds of bytes
+            # each, pyarrow's fallback to plain pages) is read as it is.
+            per_value = chunk.total_uncompressed_size / max(chunk.num_values, 1)
+            if chunk.has_dictionary_page and ARROW_TYPES[name] == pa.string() and per_value < DICTIONARY_BYTES_PER_VALUE:
                 dictionary.add(name)
     return total, sorted(dictionary)
 
