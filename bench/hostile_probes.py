@@ -197,6 +197,7 @@ def section(results: list[dict], command: str) -> str:
     for r in results:
         size = r["bytes"]
         shown = f"{size / 1024 / 1024:.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"
+        shown = shown if str(r["file"]) in r["args"] else "-"
         mark = "" if r["ok"] else " **unexpected**"
         lines.append(f"| {r['name']} | {r['finding']} | {shown} | {r['exit']} ({r['expect']}){mark} | {r['wall_s']:.2f} | "
                      f"{r['rss_mib']:.0f} | {r['before']} | {_short(r['answer'])} |")
