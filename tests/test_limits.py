@@ -363,3 +363,12 @@ def test_argilla_flag_answers_that_are_not_objects_are_ignored():
               "responses": {"rating": [{"value": 4, "user_id": "u1"}], "flags": [3, None], "why": ["text"]}}
     [row] = read_argilla_export(json.dumps([record]).encode(), "b1").rows
     assert row["rating"] == 4 and "rationale" not in row
+
+
+def test_read_batch_uses_the_limits_validation_used(tmp_path):
+    path = _write_jsonl(tmp_path / "w.jsonl", [_wide_row(1500)] + [json.dumps(_row(i)) for i in range(1, 3)])
+    raised = parse_config("validation:\n  limits:\n    max_keys_per_row: 5000\n    max_columns: 5000\n")
+    assert validate_file(path, raised).accepted
+    assert len(readers.read_batch(path, limits=raised.validation.limits)) == 3
+    with pytest.raises(LimitExceeded, match="max_keys_per_row"):
+        readers.read_batch(path)

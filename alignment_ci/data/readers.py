@@ -808,6 +808,7 @@ def iter_batches(
     fmt: str | None = None,
     task_type: str | None = None,
     default_dimension: str = "helpfulness",
+    limits: ValidationLimits | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``path`` as canonical record batches: the columns of
     :func:`canonical_columns` with the contract's Arrow types, plus ``line``.
@@ -818,7 +819,7 @@ def iter_batches(
     (bad JSON, bad bytes, a wrong type) raises :class:`InputError` naming the line.
     """
     schema: pa.Schema | None = None
-    for chunk in iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows):
+    for chunk in iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows, limits=limits):
         if chunk.issues:
             first = chunk.issues[0]
             where = f"line {first.line}" + (f", column {first.column}" if first.column else "")
@@ -850,7 +851,7 @@ def _fill_dimension(table: pa.Table, declared: frozenset[str] | None, default: s
 
 
 def read_batch(path: str | Path, *, fmt: str | None = None, task_type: str | None = None,
-               default_dimension: str = "helpfulness") -> pd.DataFrame:
+               default_dimension: str = "helpfulness", limits: ValidationLimits | None = None) -> pd.DataFrame:
     """The whole batch as one canonical pandas DataFrame (see :func:`iter_batches`).
 
     Scalar columns use pandas' default dtypes (strings as ``str``, integers with nulls
@@ -858,7 +859,7 @@ def read_batch(path: str | Path, *, fmt: str | None = None, task_type: str | Non
     lists (``None`` where absent). Optional columns that are null in every row are
     dropped, so an absent optional column is simply missing. Columns of ``line``: int64.
     """
-    batches = list(iter_batches(path, fmt=fmt, task_type=task_type, default_dimension=default_dimension))
+    batches = list(iter_batches(path, fmt=fmt, task_type=task_type, default_dimension=default_dimension, limits=limits))
     if not batches:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in (*COMMON_REQUIRED, LINE)})
     table = pa.Table.from_batches(batches)
