@@ -214,7 +214,8 @@ def test_csv_parquet_and_multipart_uploads(env: BridgeEnv) -> None:
     r = env.push("acme", b"PAR1 but not parquet", fmt="parquet")
     assert r.status_code == 422
     [error] = r.json()["errors"]
-    assert error["kind"] == "unreadable_file" and "/tmp" not in error["message"]
+    # An unreadable batch file is a rejected batch with an error line (issue 10, finding 8).
+    assert error["kind"] == "invalid_parquet" and "/tmp" not in error["message"]
 
 
 def test_pii_is_scrubbed_in_the_stored_batch(env: BridgeEnv) -> None:

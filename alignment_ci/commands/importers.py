@@ -134,7 +134,7 @@ def import_labelstudio(
     cfg = _config(config)
     result = read_labelstudio_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _labelstudio_source(export))
 
@@ -157,7 +157,7 @@ def import_argilla(
     cfg = _config(config)
     result = read_argilla_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _argilla_source)
 

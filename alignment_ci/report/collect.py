@@ -178,7 +178,7 @@ def batch_summaries(
             counts: dict[str, int] = {}
             for issue in report.warnings:
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
-            df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
+            df = read_batch(file, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
             health.append(label_health(df, config, warnings=counts))
             if sla_records is not None:
                 from ..monitor.sla import batch_sla_record
