@@ -61,6 +61,9 @@ app.add_typer(_monitor_commands.app, name="monitor")
 app.add_typer(_queue_commands.app, name="queue")
 app.add_typer(_cost_commands.app, name="cost")
 app.add_typer(_retrain_commands.app, name="retrain")
+from .commands import critic as _critic_commands  # noqa: E402
+
+app.add_typer(_critic_commands.app, name="critic")
 from .commands import bridge as _bridge_commands  # noqa: E402
 
 app.add_typer(_bridge_commands.app, name="bridge")
