@@ -240,3 +240,63 @@ def test_critic_commands_score_triage_prefill_and_review(tmp_path: Path, critic_
     bad = runner.invoke(app, ["critic", "score", str(batch), "--critic", "no-such-model-anywhere"])
     assert isinstance(bad.exception, InputError) and bad.exception.exit_code == 2  # main() prints it and exits 2
     assert "not in the local Hugging Face cache" in str(bad.exception)
+
+
+def test_adjudication_and_audits_take_the_critic_ranking(tmp_path: Path) -> None:
+    from alignment_ci.monitor.audit import audit_candidates
+    from alignment_ci.quality.adjudicate import adjudication_list
+    from alignment_ci.quality.critic import read_ranking
+
+    careful = {f"r{i:02d}": "careful" for i in range(1, 11)}
+    planted = make_planted_batch(batch_id="adj", n_items=120, flip_share=0.1, dimensions=["helpfulness"], seed=9, roles=careful)
+    df = pd.DataFrame(planted.rows)
+    ranked = triage(df, truth_scores(planted.truth), SETTINGS)
+    path = tmp_path / "ranking.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in json.loads(ranked.to_json(orient="records"))))
+    ranking = read_ranking(path)
+    assert ranking["item_id"].tolist() == ranked["item_id"].tolist()
+
+    plain = adjudication_list(df, Config())
+    assert plain == []  # helpfulness is not critical: nothing to adjudicate without a critic
+    listed = adjudication_list(df, Config(), ranking=ranking)
+    contradicted = set(ranked.loc[ranked["category"] == "contradicts", "item_id"])
+    assert {e["item_id"] for e in listed} == contradicted and contradicted & planted.flipped
+    assert all(e["reason"] == "critic" and e["critic"].startswith("humans chose") for e in listed)
+
+    labels = df.assign(vendor="acme")
+    top = audit_candidates(labels, n=10, ranking=ranking)
+    first_items = {c["audit_of"]["item_id"] for c in top}
+    assert first_items <= set(ranked["item_id"].head(3)) and "critic disagreement" in top[0]["reason"]
+    assert {c["audit_of"]["item_id"] for c in audit_candidates(labels, n=10, seed=1)} != first_items
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"item_id": "x"}\n')
+    with pytest.raises(InputError, match="bad.jsonl:1: a ranking line needs item_id, dimension and rank"):
+        read_ranking(bad)
+
+
+def test_label_health_shows_critic_agreement_top_disagreements_and_anchoring() -> None:
+    from alignment_ci.quality.health import label_health
+    from alignment_ci.report.render import render_health_markdown as health_markdown
+
+    roles = {**{f"r{i:02d}": "careful" for i in range(1, 11)}, "r10": "always_accept"}
+    first = make_planted_batch(batch_id="h", n_items=150, gold_share=0.4, flip_share=0.05, roles=roles,
+                               dimensions=["helpfulness"], seed=12)
+    df = pd.DataFrame(first.rows)
+    scores = truth_scores(first.truth)
+    config = Config.model_validate({"critic": {"anchoring": {"wrong_suggestion_rate": 0.6}}})
+    sugg = suggestions(df, critic_view(df, scores, SETTINGS), config)
+    shown = {r.item_id: r.suggestion for r in sugg.itertuples()}
+    df = pd.DataFrame(make_planted_batch(batch_id="h", n_items=150, gold_share=0.4, flip_share=0.05, roles=roles,
+                                         dimensions=["helpfulness"], seed=12, suggestions=shown).rows)
+    health = label_health(df, config, bootstrap_samples=20, critic_scores=scores)
+    assert health["critic"]["contradictions"] >= 1
+    top_items = {t["item_id"] for t in health["critic"]["top_disagreements"]}
+    assert top_items and top_items <= first.flipped | set(df["item_id"])
+    assert top_items & first.flipped
+    assert list(health["anchoring"]["flagged_raters"]) == ["r10"]
+    md = health_markdown(health)
+    assert "**Critic**" in md and "critic agrees with the consensus" in md
+    assert "Rater r10: accepted " in md and "wrong suggestions on gold items" in md
+    without = label_health(df.drop(columns=["suggestion"]), config, bootstrap_samples=20)
+    assert "critic" not in without and "anchoring" not in without
