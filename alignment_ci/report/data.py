@@ -1,6 +1,6 @@
 """What a report renders: :class:`ReportData`, plain data handed in by a collector.
 
-The report package imports no pipeline stage; ``alignment_ci.reportdata`` gathers these
+The report package imports no pipeline stage; ``alignment_ci.report.collect`` gathers these
 fields from the store, the gate results and the batches. Every field is optional: a part
 that did not run renders as "not run".
 
