@@ -300,3 +300,28 @@ def test_label_health_shows_critic_agreement_top_disagreements_and_anchoring() -
     assert "Rater r10: accepted " in md and "wrong suggestions on gold items" in md
     without = label_health(df.drop(columns=["suggestion"]), config, bootstrap_samples=20)
     assert "critic" not in without and "anchoring" not in without
+
+
+def test_pr_report_health_reads_the_critic_scores_stored_beside_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alignment_ci.config import load_config
+    from alignment_ci.evals.critics import score_batch
+    from alignment_ci.report.collect import batch_summaries
+
+    monkeypatch.chdir(tmp_path)
+    planted = make_planted_batch(batch_id="rep-batch", n_items=80, flip_share=0.1, dimensions=["helpfulness"], seed=13)
+    batch = write_jsonl(planted.rows, tmp_path / "b.jsonl")
+    assert CliRunner().invoke(app, ["ingest", str(batch), "--vendor", "acme"]).exit_code == 0
+    config = load_config(None)
+
+    class TruthCritic:
+        identity = {"kind": "model", "model": "truth", "revision": "0"}
+
+        def score(self, prompts, responses):  # noqa: ANN001, ANN202 - the Critic protocol
+            good = {r["response_a"] if planted.truth[r["item_id"]] == "a" else r["response_b"] for r in planted.rows}
+            return np.array([2.0 if r in good else 0.0 for r in responses])
+
+    stored = score_batch(config, pd.DataFrame(planted.rows), TruthCritic(), batch_id="rep-batch")
+    assert stored.sha256 and stored.manifest is not None
+    _, (health,) = batch_summaries(config, [batch])
+    assert health["critic"]["contradictions"] >= 1
+    assert {t["item_id"] for t in health["critic"]["top_disagreements"]} & planted.flipped

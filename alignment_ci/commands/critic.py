@@ -12,10 +12,9 @@ from rich.markup import escape
 from ..atomic import write_atomic
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..errors import InputError
-from ..evals.critics import read_scores, resolve_critic, score_batch
-from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, suggestions
-from ..quality.critic import anchoring, critic_agreement, critic_view, triage
-from ..quality.load import load_valid_batch
+
+# The library modules behind these commands load pandas (and a critic, torch): imported in the
+# commands, so `alignment-ci --help` stays light (tests/test_cli.py).
 
 app = typer.Typer(help="AI-assisted rating: critic scores beside a batch, disagreement triage, prefill, anchoring.")
 
@@ -24,6 +23,8 @@ ScoresOpt = Annotated[Path, typer.Option("--scores", "-s", help="Critic scores f
 
 
 def _batch(file: Path, cfg):  # noqa: ANN001, ANN202
+    from ..quality.load import load_valid_batch
+
     df, _ = load_valid_batch(file, cfg)
     return df
 
@@ -41,6 +42,9 @@ def critic_score(
     """Score every response of a pairwise batch with a critic. The scores go beside the batch, never in place of
     human labels: into the artifact store with a `critic_scores` entry in the batch's manifest and a lineage
     entry when the batch is ingested, and/or to --out."""
+    from ..evals.critics import resolve_critic, score_batch
+    from ..formats.prefill import agent_name
+
     cfg = _config(config)
     df = _batch(file, cfg)
     batch_id = str(df["batch_id"].iloc[0]) if len(df) else None
@@ -65,6 +69,9 @@ def critic_triage(
 ) -> None:
     """Rank items for adjudication and audits: the consensus contradicting a confident critic first, then an
     unsure critic with split raters."""
+    from ..evals.critics import read_scores
+    from ..quality.critic import triage
+
     cfg = _config(config)
     df = _batch(file, cfg)
     table, _ = read_scores(scores)
@@ -93,6 +100,9 @@ def critic_review(
 ) -> None:
     """Critic agreement with the consensus (per dimension and per rater, with the stronger flag) and the
     anchoring check on gold items that carried a deliberately wrong suggestion. Exit 1 when a rater is flagged."""
+    from ..evals.critics import read_scores
+    from ..quality.critic import anchoring, critic_agreement
+
     cfg = _config(config)
     df = _batch(file, cfg)
     result: dict = {"anchoring": anchoring(df, cfg.critic)}
@@ -136,6 +146,10 @@ def critic_prefill(
     suggestion (critic.anchoring.wrong_suggestion_rate)."""
     if tool not in ("labelstudio", "argilla"):
         raise InputError(f"--tool {tool!r}: expected labelstudio or argilla")
+    from ..evals.critics import read_scores
+    from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, suggestions
+    from ..quality.critic import critic_view
+
     cfg = _config(config)
     df = _batch(file, cfg)
     table, header = read_scores(scores)

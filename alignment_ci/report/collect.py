@@ -192,9 +192,9 @@ def _critic_scores(config: Config, batch_id: str | None) -> Any:
     """The latest critic scores stored beside an ingested batch (its manifest's ``critic_scores``), or None."""
     import tempfile
 
-    from .data.manifest import find_batch
-    from .evals.critics import read_scores
-    from .store import open_store
+    from ..data.manifest import find_batch
+    from ..evals.critics import read_scores
+    from ..store import open_store
 
     found = find_batch(config, batch_id) if batch_id else None
     entries = (found[1].get("critic_scores") or []) if found else []
