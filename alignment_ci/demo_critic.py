@@ -36,15 +36,16 @@ def critic_step(console: Console, config: Config, store: Any, training: dict[str
     helpfulness = ranked[ranked["dimension"] == "helpfulness"]
     budget = max(1, round(0.1 * len(helpfulness)))
     top = list(helpfulness["item_id"].head(budget))
-    found = len(set(top) & planted.flipped)
+    planted_here = set(helpfulness["item_id"]) & planted.flipped
+    found = len(set(top) & planted_here)
     console.print(f"critic {escape(agent_name(critic.identity))} scored {df['item_id'].nunique()} items; "
                   f"{len(planted.flipped)} have a planted wrong consensus")
     console.print(f"auditing the top {budget} items ranked by critic disagreement finds [bold]{found} of "
-                  f"{len(set(helpfulness['item_id']) & planted.flipped)}[/bold] planted errors (a random audit of {budget} "
-                  f"finds about {budget * len(planted.flipped) / max(1, df['item_id'].nunique()):.1f})")
-    for rec in helpfulness.head(3).itertuples():
+                  f"{len(planted_here)}[/bold] planted helpfulness errors (a random audit of {budget} "
+                  f"finds about {budget * len(planted_here) / max(1, len(helpfulness)):.1f})")
+    for position, rec in enumerate(helpfulness.head(3).itertuples(), start=1):
         mark = "planted" if rec.item_id in planted.flipped else "not planted"
-        console.print(f"  {rec.rank}. {escape(rec.item_id)} ({mark}): {escape(rec.reason)}")
+        console.print(f"  {position}. {escape(rec.item_id)} ({mark}): {escape(rec.reason)}")
 
     view = critic_view(df, scores, config.critic)
     sugg = suggestions(df, view, config)
@@ -62,10 +63,11 @@ def critic_step(console: Console, config: Config, store: Any, training: dict[str
         console.print(f"anchoring check: [red]flagged {escape(rid)}[/red]: {escape(check['raters'][rid]['reason'])}")
     agreement = critic_agreement(df, scores, config.critic)
     share = agreement["dimensions"].get("helpfulness", {}).get("agreement")
-    console.print(f"critic agrees with the human consensus on {share:.0%} of helpfulness items" if share is not None else "")
+    if share is not None:
+        console.print(f"critic agrees with the human consensus on {share:.0%} of helpfulness items")
     return {
         "critic": critic.identity,
-        "planted_errors": sorted(planted.flipped),
+        "planted_errors": sorted(planted_here),
         "audit_budget": budget,
         "found_in_top": found,
         "prefilled": len(shown),
