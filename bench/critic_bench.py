@@ -92,6 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--items", type=int, default=400)
+    ap.add_argument("--anchor-items", type=int, default=1000, help="Items per anchoring batch (each rater must see enough probes).")
     ap.add_argument("--write", type=Path, default=None)
     args = ap.parse_args()
     config = Config()
@@ -102,7 +103,7 @@ def main() -> None:
         critic = train_critic(Path(tmp))
         train_s = time.perf_counter() - t0
         triages = [triage_run(critic, config, s, args.items) for s in range(args.seeds)]
-        anchors = [anchoring_run(critic, config, s, args.items) for s in range(args.seeds)]
+        anchors = [anchoring_run(critic, config, s, args.anchor_items) for s in range(args.seeds)]
     wall = time.perf_counter() - started
     planted = sum(t["planted"] for t in triages)
     ranked = sum(t["found_ranked"] for t in triages)
@@ -126,7 +127,8 @@ def main() -> None:
         f"Ranked audit finds **{ratio:.1f}x** as many planted errors as the random audit (goal >= 3x): "
         f"{'met' if ratio >= 3 else 'NOT met'}.",
         "",
-        "Anchoring: 20 raters (18 careful, 2 planted to always accept the prefilled suggestion), 30% gold items, "
+        f"Anchoring: batches of {args.anchor_items} items, 5 of 20 raters per item (18 careful, 2 planted to always accept the "
+        "prefilled suggestion), 30% gold items, "
         "30% of gold items shown a deliberately wrong suggestion (`critic.anchoring.wrong_suggestion_rate`), flag above "
         "50% accepted with at least 5 seen.",
         "",
@@ -140,7 +142,8 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()} (shared with other work while "
         f"measured). Versions: Python {platform.python_version()}, torch {version('torch')}, transformers "
         f"{version('transformers')}, trl {version('trl')}, scikit-learn {version('scikit-learn')}. Wall time {wall:.0f} s. "
-        f"Command: `.venv/bin/python bench/critic_bench.py --seeds {args.seeds} --items {args.items} --write docs/benchmarks.md`.",
+        f"Command: `.venv/bin/python bench/critic_bench.py --seeds {args.seeds} --items {args.items} --anchor-items "
+        f"{args.anchor_items} --write docs/benchmarks.md`.",
         "",
     ]
     text = "\n".join(lines)

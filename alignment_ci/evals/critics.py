@@ -38,6 +38,7 @@ from ..atomic import write_atomic
 from ..config import Config
 from ..data.manifest import find_batch
 from ..errors import InputError
+from ..jsonl import read_objects
 from ..lineage import LineageLog
 from ..store import open_store
 from ..train.runs import find_run, model_dir_for
@@ -212,29 +213,14 @@ def sidecar_bytes(scores: pd.DataFrame, identity: dict[str, Any], batch_sha256: 
 
 def read_scores(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A critic sidecar (or any JSONL of ``item_id``, ``response``, ``score``) and its header."""
-    import json
-
     rows, header = [], {}
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read critic scores ({exc})") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}:{lineno}:{exc.colno}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{p}:{lineno}: expected an object")
+    for lineno, obj in read_objects(path):
         if "_header" in obj:
             header = obj["_header"] if isinstance(obj["_header"], dict) else {}
             continue
         if not isinstance(obj.get("item_id"), str) or obj.get("response") not in ("a", "b") or isinstance(obj.get("score"), bool) \
                 or not isinstance(obj.get("score"), (int, float)) or not np.isfinite(obj["score"]):
-            raise InputError(f"{p}:{lineno}: a score needs item_id (string), response (a or b) and a finite number score")
+            raise InputError(f"{path}:{lineno}: a score needs item_id (string), response (a or b) and a finite number score")
         rows.append(obj)
     return pd.DataFrame(rows, columns=["item_id", "response", "score"]), header
 

@@ -24,7 +24,6 @@ when there are at least ``critic.min_gold_for_calibration`` of them; otherwise `
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pandas as pd
 
 from ..config import CriticSettings
 from ..errors import InputError
+from ..jsonl import read_objects
 from .aggregate import decide_items, dimension_votes
 
 SCORE_COLUMNS = ("item_id", "response", "score")
@@ -237,21 +237,10 @@ def anchoring(df: pd.DataFrame, settings: CriticSettings) -> dict[str, Any]:
 def read_ranking(path: str | Path) -> pd.DataFrame:
     """A triage ranking written by ``critic triage --out`` (JSON Lines with ``item_id``, ``dimension``,
     ``rank``, ``category``, ``reason``)."""
-    p = Path(path)
     rows = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read the ranking ({exc})") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}:{lineno}:{exc.colno}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not {"item_id", "dimension", "rank"} <= set(obj):
-            raise InputError(f"{p}:{lineno}: a ranking line needs item_id, dimension and rank (write it with `critic triage --out`)")
+    for lineno, obj in read_objects(path):
+        if not {"item_id", "dimension", "rank"} <= set(obj):
+            raise InputError(f"{path}:{lineno}: a ranking line needs item_id, dimension and rank (write it with `critic triage --out`)")
         rows.append(obj)
     frame = pd.DataFrame(rows, columns=["rank", "item_id", "dimension", "category", "reason"])
     frame["category"] = frame["category"].fillna("other")
