@@ -253,6 +253,16 @@ class BridgeSettings(_Model):
     health_bootstrap_samples: int = Field(200, ge=10, description="Bootstrap resamples for the agreement interval in the PR's label-health summary.")
     max_tasks_per_request: int = Field(100, ge=1, le=10000, description="Largest `n` a vendor may ask GET /v1/tasks for.")
     max_webhook_bytes: int = Field(1024 * 1024, gt=0, description="Largest Label Studio webhook body.")
+    max_request_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest JSON request body (task completions, calibration answers, rater preferences)."
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="Longest a request may take; past it the bridge answers 503 (a push may still finish: push again)."
+    )
+    max_rationale_chars: int = Field(8192, ge=0, description="Longest rationale a rater may send with an answer.")
+    assignment_expiry_interval_s: float = Field(
+        60.0, ge=0, description="How often the bridge returns expired assignments to the queue (0: never)."
+    )
 
 
 class AnchoringSettings(_Model):

@@ -11,10 +11,10 @@ from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 
-app = typer.Typer(help="Train a stage (reward, sft, dpo, grpo, rloo), cached by content.", invoke_without_command=True)
+app = typer.Typer(help="Train a stage (reward, sft, dpo, grpo, rloo on TRL; ppo on verl), cached by content.", invoke_without_command=True)
 models_app = typer.Typer(help="Models for offline use.", no_args_is_help=True)
 
-StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo or rloo.")]
+StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo, rloo or ppo (verl, GPUs only).")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", "-b", help="local or modal (default: training.backend).")]
 
 
@@ -56,12 +56,16 @@ def train(
     from ..train.runs import train as train_stage
 
     if stage is None:
-        raise InputError("--stage is required: reward, sft, dpo, grpo or rloo")
+        raise InputError("--stage is required: reward, sft, dpo, grpo, rloo or ppo")
     cfg = _config(config)
     if backend == "modal" or (backend is None and cfg.training.job(stage).backend == "modal"):
         from ..train.backends.modal import require_credentials
 
         require_credentials()
+    elif stage == "ppo":  # verl and GPUs, checked before any parent stage trains
+        from ..train.stages.ppo import require_local_runtime
+
+        require_local_runtime()
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
     emit(_public(record), format, _render_run)

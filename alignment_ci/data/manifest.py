@@ -26,20 +26,12 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
+from ..ids import check_id
+from ..tempdirs import sweep_stale, tempdir
 from ..textsafety import pseudonymize, redact_pii, truncate
 
 MANIFEST_SCHEMA_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def check_id(value: str, what: str) -> str:
-    """Vendor and batch ids become path parts: letters, digits, `._-`, no traversal."""
-    if not isinstance(value, str) or not _ID_RE.match(value) or ".." in value:
-        raise InputError(
-            f"invalid {what} {truncate(str(value), 80)!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no slashes, no '..')"
-        )
-    return value
+INGEST_TEMP_PREFIX = "alignment-ci-ingest-"
 
 
 def manifests_dir(config: Config) -> Path:
@@ -201,8 +193,9 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     source_sha = sha256_file(path)
-    with tempfile.TemporaryDirectory(prefix="alignment-ci-ingest-") as tmp:
-        normalized = Path(tmp) / "batch.parquet"
+    sweep_stale(INGEST_TEMP_PREFIX)  # partial Parquet left by an ingest that was killed
+    with tempdir(INGEST_TEMP_PREFIX) as tmp:
+        normalized = tmp / "batch.parquet"
         report = validate_file(path, config, task_type=task_type, normalized_out=normalized)
         if not report.accepted:
             return IngestResult(accepted=False, report=report, batch_id=report.batch_id)

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from ..config import Config, Scale
 from ..errors import InputError
+from ..ids import id_problem
 from ..textsafety import EMAIL_PATTERN, FORMULA_PATTERN, PHONE_PATTERN, PII_PATTERN, pseudonymize
 from .contract import (
     COMMON_REQUIRED,
@@ -315,6 +316,10 @@ class _Validator:
                 return
             self.batch_id = col[idx].as_py()
             self.batch_id_line = int(lines[idx])
+            problem = id_problem(self.batch_id)
+            if problem is not None:  # the id becomes a path, an S3 key and a git branch name
+                self.errors.add(Issue(self.batch_id_line, "batch_id", "invalid_batch_id",
+                                      f"batch_id {show(self.batch_id)} is not a valid id: {problem}"))
         other = pc.not_equal(col, self.batch_id)
         bad = _lines_where(other, lines)
         if len(bad):

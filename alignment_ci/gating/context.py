@@ -73,7 +73,7 @@ class GateOptions:
         return GateOptions(**values)
 
 
-POLICY_STAGES = ("rloo", "grpo", "dpo", "sft")
+POLICY_STAGES = ("ppo", "rloo", "grpo", "dpo", "sft")
 
 
 @dataclass

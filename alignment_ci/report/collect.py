@@ -37,7 +37,7 @@ from .data import ReportData, verdict_of
 from .output import write_report
 from .publish import publish_report
 
-RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
+RUN_STAGES_NEWEST_FIRST = ("ppo", "rloo", "grpo", "dpo", "sft", "reward")
 
 
 def outputs_dir(config: Config) -> Path:

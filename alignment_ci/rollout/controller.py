@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, StoreError
+from ..ids import check_id
 from .events import read_events
 from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
@@ -63,7 +64,7 @@ MIN_THRESHOLD_EVENTS = 100
 SPLIT_Z = 5.0
 """A candidate share this many standard errors above the router's weight is a failed check."""
 MAX_EVALUE = 1e300
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+ROLLOUT_ID_MAX_LEN = 151
 _DEPLOYMENT_STATE = {
     "running": "in_progress",
     "paused": "in_progress",
@@ -96,11 +97,7 @@ def record_key(rollout_id: str, seq: int) -> str:
 
 
 def _check_id(rollout_id: str) -> str:
-    if not isinstance(rollout_id, str) or not _ID_RE.fullmatch(rollout_id) or ".." in rollout_id:
-        raise InputError(
-            f"invalid rollout id {rollout_id!r}: use 1-151 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
-        )
-    return rollout_id
+    return check_id(rollout_id, "rollout id", max_len=ROLLOUT_ID_MAX_LEN)
 
 
 # --------------------------------------------------------------------- state

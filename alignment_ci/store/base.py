@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Union
 
 from ..errors import InputError, IntegrityError, StoreError
+from ..ids import check_id, is_id
 
 CHUNK_SIZE = 1 << 20
 """Bytes read per step when streaming (1 MiB)."""
@@ -42,7 +43,7 @@ BlobSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Binary
 """What ``put_blob`` accepts: bytes, a path to a file, or a binary file object."""
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+NAME_MAX_LEN = 200
 
 
 class WriteConflict(StoreError):
@@ -76,12 +77,7 @@ def check_name(name: str, what: str) -> str:
     The rule is strict on purpose: names become file paths and S3 keys, so ``/``,
     ``\\``, ``..``, a leading dot or dash, and control characters are refused.
     """
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-        raise InputError(
-            f"invalid record {what} {name!r}: use 1-200 characters from A-Z a-z 0-9 . _ -, "
-            "starting with a letter or digit, without '..' or '/'"
-        )
-    return name
+    return check_id(name, f"record {what}", max_len=NAME_MAX_LEN)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -268,7 +264,7 @@ class ArtifactStore(ABC):
         for name in names:
             if name.endswith(".json"):
                 key = name[: -len(".json")]
-                if _NAME_RE.fullmatch(key) and ".." not in key:
+                if is_id(key, NAME_MAX_LEN):
                     keys.append(key)
         return sorted(keys)
 
