@@ -325,3 +325,40 @@ def test_pr_report_health_reads_the_critic_scores_stored_beside_the_batch(tmp_pa
     _, (health,) = batch_summaries(config, [batch])
     assert health["critic"]["contradictions"] >= 1
     assert {t["item_id"] for t in health["critic"]["top_disagreements"]} & planted.flipped
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bridge_serves_the_critic_suggestion_only_when_asked(tmp_path: Path, backend: str) -> None:
+    from alignment_ci.formats.prefill import queue_items
+    from alignment_ci.monitor import queue as q
+    from rater_bridge.testing import fresh_database_url
+    from tests.test_bridge import make_env
+
+    url = fresh_database_url(backend, tmp_path)
+    if url is None:
+        pytest.skip("set ALIGNMENT_CI_TEST_PG_URL to run the bridge against PostgreSQL")
+    planted = make_planted_batch(batch_id="q", n_items=12, dimensions=["helpfulness", "safety"], gold_share=0.3, seed=14)
+    df = pd.DataFrame(planted.rows)
+    sugg = suggestions(df, critic_view(df, truth_scores(planted.truth), SETTINGS), Config())
+    items = queue_items(df, sugg, "critic-z")
+    assert any(i.get("is_gold") for i in items)
+    env = make_env(tmp_path, url, gold_rate=0.5)
+    try:
+        with q.session_scope(env.engine) as s:
+            assert len(q.enqueue(s, items).ids) >= len(items)
+        plain = env.client.get("/v1/tasks", params={"rater_id": "r1", "n": 4}, headers=env.auth("acme")).json()["tasks"]
+        assert plain and all(t["suggestion"] is None for t in plain)
+        served = env.client.get("/v1/tasks", params={"rater_id": "r2", "n": 8, "suggestions": "true"},
+                                headers=env.auth("acme")).json()["tasks"]
+        real = [t for t in served if t["phase"] == "task"]
+        assert real
+        for t in real:
+            if t["dimension"] == "safety":  # critical: a hint in words, never a preselected answer
+                assert set(t["suggestion"]) == {"hint"} and "only a hint" in t["suggestion"]["hint"]
+            else:
+                assert t["suggestion"]["answer"] in ("a", "b") and t["suggestion"]["model_version"] == "critic-z"
+    finally:
+        env.client.close()
+        env.app.state.bridge.dispose()
+    with q.session_scope(env.engine) as s, pytest.raises(InputError, match="suggestion must be an object"):
+        q.enqueue(s, [dict(items[0], item_id="bad", suggestion="a")])

@@ -135,8 +135,8 @@ def critic_review(
 def critic_prefill(
     file: BatchArg,
     scores: ScoresOpt,
-    tool: Annotated[str, typer.Option("--tool", help="`labelstudio` (tasks with predictions) or `argilla` (records with suggestions).")],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON file to import into the tool.")],
+    tool: Annotated[str, typer.Option("--tool", help="`labelstudio` (tasks with predictions), `argilla` (records with suggestions) or `queue` (enqueued in the rater queue; the bridge serves the suggestion with GET /v1/tasks?suggestions=true).")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="JSON file to import into the tool (labelstudio, argilla).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the anchoring probe (which gold items get a wrong suggestion).")] = 0,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
@@ -144,10 +144,13 @@ def critic_prefill(
     """Export the batch's items with the critic's suggestions where raters work. Critical dimensions get at most a
     text hint (critic.critical_prefill), never a preselected answer; a share of gold items gets a deliberately wrong
     suggestion (critic.anchoring.wrong_suggestion_rate)."""
-    if tool not in ("labelstudio", "argilla"):
-        raise InputError(f"--tool {tool!r}: expected labelstudio or argilla")
+    if tool not in ("labelstudio", "argilla", "queue"):
+        raise InputError(f"--tool {tool!r}: expected labelstudio, argilla or queue")
+    if tool != "queue" and out_file is None:
+        raise InputError(f"--tool {tool}: give --out FILE for the file to import")
     from ..evals.critics import read_scores
-    from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, suggestions
+    from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, queue_items, suggestions
+    from ..monitor.queue import enqueue, open_queue, session_scope
     from ..quality.critic import critic_view
 
     cfg = _config(config)
@@ -156,11 +159,18 @@ def critic_prefill(
     view = critic_view(df, table, cfg.critic)
     sugg = suggestions(df, view, cfg, seed=seed)
     name = agent_name(header.get("critic") or {"kind": "model", "model": scores.name, "revision": ""})
-    payload = labelstudio_tasks(df, sugg, name) if tool == "labelstudio" else argilla_records(df, sugg, name)
-    write_atomic(out_file, json.dumps(payload, indent=1, ensure_ascii=False))
     modes = sugg["mode"].value_counts().to_dict()
-    result = {"tool": tool, "items": len(payload), "prefilled": int(modes.get("prefill", 0)), "hints": int(modes.get("hint", 0)),
-              "wrong_probes": int(sugg["wrong_probe"].sum()), "out": str(out_file)}
+    result = {"tool": tool, "prefilled": int(modes.get("prefill", 0)), "hints": int(modes.get("hint", 0)),
+              "wrong_probes": int(sugg["wrong_probe"].sum()), "out": str(out_file) if out_file else None}
+    if tool == "queue":
+        items = queue_items(df, sugg, name)
+        with session_scope(open_queue(cfg)) as s:
+            added = enqueue(s, items, default_dimension=cfg.taxonomy.default_dimension)
+        result.update(items=len(items), enqueued=len(added.ids), out="the rater queue")
+    else:
+        payload = labelstudio_tasks(df, sugg, name) if tool == "labelstudio" else argilla_records(df, sugg, name)
+        write_atomic(out_file, json.dumps(payload, indent=1, ensure_ascii=False))
+        result["items"] = len(payload)
     emit(result, format, lambda r: out.print(
         f"{r['items']} {escape(tool)} item(s) → {escape(r['out'])}: {r['prefilled']} prefilled, {r['hints']} hint(s) on "
         f"critical dimensions, {r['wrong_probes']} gold item(s) with a deliberately wrong suggestion"))

@@ -134,3 +134,28 @@ def agent_name(identity: dict[str, Any]) -> str:
     if identity.get("kind") == "run":
         return f"alignment-ci-reward-{str(identity.get('run_key', ''))[:12]}"
     return f"{identity.get('model')}@{str(identity.get('revision', ''))[:12]}"
+
+
+def queue_items(df: pd.DataFrame, sugg: pd.DataFrame, model_version: str) -> list[dict[str, Any]]:
+    """Items for the rater queue (``monitor.queue.enqueue``) carrying the critic's suggestion, which the
+    bridge serves with ``GET /v1/tasks?suggestions=true``; gold items keep their gold answer."""
+    by_key = sugg.set_index(["item_id", "dimension"])
+    gold = {}
+    if "gold_choice" in df.columns:
+        gold = {(str(i), str(d)): g for i, d, g in zip(df["item_id"], df["dimension"], df["gold_choice"]) if isinstance(g, str)}
+    items = []
+    for rec in _items(df).to_dict(orient="records"):
+        key = (str(rec["item_id"]), str(rec["dimension"]))
+        s = by_key.loc[key]
+        item: dict[str, Any] = {
+            "item_id": key[0], "dimension": key[1], "task_type": "pairwise", "prompt": rec["prompt"],
+            "response_a": rec["response_a"], "response_b": rec["response_b"], "reason": "prefilled by a critic",
+        }
+        if key in gold:
+            item.update(is_gold=True, gold_answer=gold[key])
+        if s["mode"] == "prefill":
+            item["suggestion"] = {"answer": s["suggestion"], "score": round(float(s["score"]), 4), "model_version": model_version}
+        elif s["mode"] == "hint":
+            item["suggestion"] = {"hint": s["hint"]}
+        items.append(item)
+    return items
