@@ -18,6 +18,7 @@ from .cli_common import err
 from .commands import baseline as baseline_commands
 from .commands import config as config_commands
 from .commands import cost as cost_commands
+from .commands import critic as critic_commands
 from .commands import data as data_commands
 from .commands import demo as demo_commands
 from .commands import gate as gate_commands
@@ -87,6 +88,7 @@ app.add_typer(monitor_commands.app, name="monitor")
 app.add_typer(queue_commands.app, name="queue")
 app.add_typer(cost_commands.app, name="cost")
 app.add_typer(retrain_commands.app, name="retrain")
+app.add_typer(critic_commands.app, name="critic")
 app.command()(data_commands.validate)
 app.command()(data_commands.ingest)
 app.command()(demo_commands.demo)

@@ -294,6 +294,57 @@ class BridgeSettings(_Model):
     max_webhook_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted in a Label Studio webhook body (deeper: 422).")
 
 
+class AnchoringSettings(_Model):
+    """The anchoring check: do raters accept a prefilled suggestion even when it is wrong?"""
+
+    wrong_suggestion_rate: float = Field(
+        0.3, ge=0, le=1,
+        description="Share of gold items whose prefilled suggestion is deliberately wrong (the probe).",
+    )
+    max_accept_share: float = Field(
+        0.5, gt=0, le=1, description="Flag a rater who accepts more than this share of the wrong suggestions shown."
+    )
+    min_wrong: int = Field(5, ge=1, description="Wrong suggestions a rater must have seen before the check can flag them.")
+
+
+class CriticSettings(_Model):
+    """AI-assisted rating: a critic model pre-scores responses; humans keep the final word.
+
+    The critic's scores never replace a human label: they rank items for adjudication and
+    audits, measure agreement, and prefill suggestions raters accept or correct.
+    """
+
+    confident: float = Field(
+        0.8, gt=0.5, lt=1, description="The critic is confident when it gives one answer at least this probability."
+    )
+    unsure: float = Field(0.6, ge=0.5, lt=1, description="The critic is unsure when neither answer reaches this probability.")
+    split_share: float = Field(
+        0.7, gt=0.5, le=1, description="Humans are split when the consensus holds less than this share of the votes."
+    )
+    min_gold_for_calibration: int = Field(
+        10, ge=2, description="Gold items needed to calibrate the critic's scale on the batch (Platt scaling); fewer: raw margins."
+    )
+    stronger_flag_share: float = Field(
+        0.25, gt=0, le=1,
+        description="Flag a rater who disagrees with both the consensus and a confident critic on more than this share of items.",
+    )
+    stronger_flag_min: int = Field(5, ge=1, description="Items of such double disagreement needed before a rater is flagged.")
+    critical_prefill: Literal["hint", "none"] = Field(
+        "hint",
+        description=(
+            "Prefill on `critical` dimensions: `hint` shows the critic's lean as text (never a preselected answer), "
+            "`none` shows nothing. Their final label always needs a human."
+        ),
+    )
+    anchoring: AnchoringSettings = Field(default_factory=AnchoringSettings)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CriticSettings":
+        if self.unsure > self.confident:
+            raise ValueError("critic.unsure must not exceed critic.confident")
+        return self
+
+
 class CostSettings(_Model):
     """Prices used by the cost model."""
 
@@ -323,6 +374,7 @@ class Config(_Model):
     sla: SlaSettings = Field(default_factory=SlaSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     cost_model: CostModelSettings = Field(default_factory=CostModelSettings)
+    critic: CriticSettings = Field(default_factory=CriticSettings)
 
     # Directory that relative paths are resolved against (not part of the file).
     _root: Path = Path(".")

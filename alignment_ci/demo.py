@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from .config import Config, config_to_dict
+from .demo_critic import critic_step
 from .errors import AlignmentCIError
 
 
@@ -116,6 +117,7 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
         summary["quality"] = _quality_step(console, config, good)
         summary["label_gate"] = _label_gate_step(console, config, m["batch_id"])
         summary["training"] = _training_step(console, config, store)
+        summary["critic"] = critic_step(console, config, store, summary["training"])
         summary["gates"] = _gate_step(console, config, store, summary["training"], good, m["batch_id"])
         summary["rollout"] = _rollout_step(console, config, store, summary["training"])
         summary["loop"] = _closed_loop_step(console, config, bridge, vendor, good)

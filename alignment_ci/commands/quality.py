@@ -95,17 +95,20 @@ def quality_aggregate(
 def quality_adjudicate(
     file: BatchArg,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write the adjudication list to.")],
+    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="A critic ranking (`critic triage --out`): add the items contradicting a confident critic and order by it.")] = None,
     task_type: TaskTypeOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
     """Write items whose judgments disagree on a critical dimension, with the competing judgments."""
     from ..quality.adjudicate import adjudication_list
+    from ..quality.critic import read_ranking
     from ..quality.pairs import write_jsonl
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
-    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance)
+    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance,
+                              ranking=read_ranking(ranking) if ranking else None)
     write_jsonl(items, out_file)
     result = {"items": len(items), "out": str(out_file)}
     emit(result, format, lambda r: out.print(f"{r['items']} item(s) need adjudication → {escape(r['out'])}"))

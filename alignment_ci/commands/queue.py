@@ -52,6 +52,7 @@ def plan(
     traffic: Annotated[Optional[list[str]], typer.Option("--traffic", help="Production events to draw random drift samples from (repeatable).")] = None,
     edge: Annotated[Optional[Path], typer.Option("--edge", help="Edge-case candidates (JSONL with item_id, prompt, responses, reason).")] = None,
     audit: Annotated[bool, typer.Option("--audit/--no-audit", help="Re-review a random sample of merged labels.")] = True,
+    audit_ranking: Annotated[Optional[Path], typer.Option("--audit-ranking", help="A critic ranking (`critic triage --out`): audit the most suspicious merged labels first instead of a random sample.")] = None,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The plan (JSON, with every item's bucket and reason).")] = Path("plan.json"),
     enqueue: Annotated[bool, typer.Option("--enqueue", help="Add the planned items to the rater queue.")] = False,
     config: ConfigOpt = None,
@@ -87,7 +88,10 @@ def plan(
     if "audit" in shares:
         from ..monitor.audit import audit_candidates, merged_labels
 
-        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed)
+        from ..quality.critic import read_ranking
+
+        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed,
+                                          ranking=read_ranking(audit_ranking) if audit_ranking else None)
     pools = {k: v for k, v in pools.items() if k in shares}
     result = plan_batch(budget, pools, shares, settings)
     data = result.to_dict()

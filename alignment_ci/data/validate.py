@@ -390,6 +390,8 @@ class _Validator:
             return f"choice {show(value)} is not one of 'a', 'b', 'tie', 'skip' (case-sensitive)"
         if kind == "invalid_gold" and column == "gold_choice":
             return f"gold_choice {show(value)} is not one of 'a', 'b', 'tie' (case-sensitive)"
+        if kind == "invalid_value" and column == "suggestion":
+            return f"suggestion {show(value)} is not one of 'a', 'b', 'tie' (the prefilled answer shown to the rater)"
         if kind == "invalid_value" and column == "labeled_at":
             return f"labeled_at {show(value)} is not an ISO-8601 timestamp (e.g. 2024-05-01T12:30:00Z)"
         return f"{column} {show(value)} fails the {kind} check"

@@ -126,8 +126,9 @@ def _unflatten(record: dict[str, Any]) -> dict[str, Any]:
             continue
         else:
             fields[key] = value
+    suggestions = [{"question_name": k[: -len(".suggestion")], "value": v} for k, v in record.items() if k.endswith(".suggestion")]
     return {"id": record.get("id"), "_server_id": record.get("_server_id"), "status": record.get("status"),
-            "fields": fields, "responses": responses, "metadata": {}}
+            "fields": fields, "responses": responses, "metadata": {}, "suggestions": suggestions}
 
 
 def _kind(values: list[Any]) -> str | None:
@@ -226,6 +227,11 @@ def read_argilla_export(
             base["response_a"], base["response_b"] = data[key_a], data[key_b]
             local_map = {key_a: "a", key_b: "b", **choice_map}
         extras = _extras(rec, where)
+        suggested = _suggestion(rec, question, where)
+        if suggested is not None and task_type == "pairwise":
+            value = local_map.get(str(suggested)) or normalize_choice(suggested, f"{where}, suggestion")
+            if value in ("a", "b", "tie"):
+                base["suggestion"] = value
         for a_index, answer in enumerate(answers):
             a_where = f"{where}, response {a_index + 1}"
             status = answer.get("status")
@@ -259,6 +265,21 @@ def read_argilla_export(
             row.update(extras.get(str(user), {}))
             out.rows.append(row)
     return out
+
+
+def _suggestion(rec: dict[str, Any], question: str, where: str) -> Any:
+    """The value suggested for ``question``: ``suggestions`` as a list of ``{question_name, value,
+    score, agent}`` (``rg.Suggestion``), as a mapping question -> ``{value, …}``, or the flat
+    ``<question>.suggestion`` key."""
+    found = rec.get("suggestions")
+    if isinstance(found, list):
+        for s in found:
+            if isinstance(s, dict) and s.get("question_name") == question:
+                return s.get("value")
+    elif isinstance(found, dict):
+        entry = found.get(question)
+        return entry.get("value") if isinstance(entry, dict) else entry
+    return rec.get(f"{question}.suggestion")
 
 
 def _extras(rec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:

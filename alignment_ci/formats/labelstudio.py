@@ -159,6 +159,22 @@ def _flags_and_rationale(result: list[Any], where: str) -> dict[str, Any]:
     return extra
 
 
+def _suggestions(task: dict[str, Any], data: dict[str, Any], dimensions: set[str], default_dimension: str, where: str,
+                 choice_map: Mapping[str, str]) -> dict[str, str]:
+    """Dimension -> the answer prefilled for the rater: from the task's ``predictions`` (full
+    objects, as a snapshot export gives them) or else ``data.suggestion`` (the plain export lists
+    predictions by id only). Only a/b/tie count; see :mod:`alignment_ci.formats.prefill`."""
+    found: dict[str, str] = {}
+    for pred in task.get("predictions") or []:
+        if isinstance(pred, dict) and isinstance(pred.get("result"), list):
+            prefs = _preference(pred["result"], dimensions, default_dimension, f"{where}, prediction", choice_map)
+            found.update({d: c for d, c in prefs.items() if c in ("a", "b", "tie") and d not in found})
+    if not found and data.get("suggestion") in ("a", "b", "tie"):
+        found[default_dimension] = data["suggestion"]
+        found.update({d: data["suggestion"] for d in dimensions})
+    return found
+
+
 def read_labelstudio_export(
     source: str | Path | bytes | list[Any],
     batch_id: str,
@@ -201,6 +217,7 @@ def read_labelstudio_export(
         response_b = data[pick_key(data, RESPONSE_B_KEYS, fields.get("response_b"), "second response", task_where)]
         item_id = str(data.get("item_id") or f"ls-task-{task.get('id', t_index + 1)}")
         gold: dict[str, str] = {}
+        suggested = _suggestions(task, data, dims, dimension, task_where, choice_map)
         judged = []
         for a_index, ann in enumerate(annotations):
             where = f"{task_where}, annotation {ann.get('id', f'#{a_index + 1}')}" if isinstance(ann, dict) else task_where
@@ -243,6 +260,8 @@ def read_labelstudio_export(
                 for key in ("model_a", "model_b", "sampling_bucket", "sampling_reason"):
                     if isinstance(data.get(key), str):
                         row[key] = data[key]
+                if dim in suggested:
+                    row["suggestion"] = suggested[dim]
                 if dim in gold:
                     row["is_gold"] = True
                     row["gold_choice"] = gold[dim]

@@ -179,13 +179,31 @@ def batch_summaries(
             for issue in report.warnings:
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
             df = read_batch(file, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
-            health.append(label_health(df, config, warnings=counts))
+            health.append(label_health(df, config, warnings=counts, critic_scores=_critic_scores(config, report.batch_id)))
             if sla_records is not None:
                 from ..monitor.sla import batch_sla_record
 
                 vendor = vendors.get(report.batch_id) or "unknown"
                 sla_records.append(batch_sla_record(df, vendor, str(report.batch_id), None, config=config))
     return validation, health
+
+
+def _critic_scores(config: Config, batch_id: str | None) -> Any:
+    """The latest critic scores stored beside an ingested batch (its manifest's ``critic_scores``), or None."""
+    import tempfile
+
+    from ..data.manifest import find_batch
+    from ..evals.critics import read_scores
+    from ..store import open_store
+
+    found = find_batch(config, batch_id) if batch_id else None
+    entries = (found[1].get("critic_scores") or []) if found else []
+    if not entries:
+        return None
+    with tempfile.TemporaryDirectory(prefix="alignment-ci-critic-") as tmp:
+        local = Path(tmp) / "scores.jsonl"
+        open_store(config).get_blob_to_path(entries[-1]["sha256"], local)
+        return read_scores(local)[0]
 
 
 def _manifests(config: Config) -> dict[str, dict[str, Any]]:
