@@ -17,7 +17,25 @@ from rich.panel import Panel
 from rich.table import Table
 
 from .config import Config, config_to_dict
+from .data.manifest import snapshot, verify_manifests
+from .demo_loop import BridgeProcess, Vendor, _cli, judge, merge_pull_request, production_events
 from .errors import AlignmentCIError
+from .gating.context import GateOptions
+from .gating.results import summary_lines
+from .gating.runner import run_gates
+from .jsonl import write_jsonl
+from .lineage import LineageLog
+from .monitor import queue as q
+from .quality.health import label_health, without_raters
+from .quality.load import load_valid_batch
+from .report.collect import build_report
+from .report.console import render_agreement
+from .report.render import render_health_markdown
+from .rollout import controller, simulator
+from .rollout.plan import plan_from_config
+from .store import open_store
+from .synth import PLANTED_BAD_RATERS, RATER_ROLES, make_bad_batch_lines, make_pairwise_batch
+from .train.runs import train
 
 
 def _workspace(workdir: Path | None) -> Path:
@@ -29,10 +47,6 @@ def _workspace(workdir: Path | None) -> Path:
 
 def run_demo(workdir: Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the demo; returns a summary (also what `demo --format json` prints)."""
-    from .data.manifest import snapshot, verify_manifests
-    from .lineage import LineageLog
-    from .store import open_store
-    from .synth import PLANTED_BAD_RATERS, make_bad_batch_lines, make_pairwise_batch, write_jsonl
 
     console = console or Console()
     ws = _workspace(workdir).resolve()
@@ -53,7 +67,6 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     )
     bad = incoming / "acme-2026-11-002.jsonl"
     bad.write_text("\n".join(make_bad_batch_lines("acme-2026-11-002")) + "\n", encoding="utf-8")
-    from .demo_loop import BridgeProcess, Vendor, merge_pull_request
 
     store = open_store(config)
     lineage = LineageLog(store)
@@ -132,11 +145,6 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
 
 def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, Any]:
     """Label quality of the accepted batch: the planted bad raters must be caught."""
-    from .quality.health import label_health, without_raters
-    from .quality.load import load_valid_batch
-    from .report.render import render_health_markdown
-    from .report.console import render_agreement
-    from .synth import PLANTED_BAD_RATERS, RATER_ROLES
 
     console.rule("3. label quality")
     with console.status("agreement, rater reliability, aggregation …"):
@@ -174,7 +182,6 @@ def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, An
 
 def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
     """Train the reward model and a DPO policy, then show the cache hit on a rerun."""
-    from .train.runs import train
 
     console.rule("4. train the reward model and a DPO policy (tiny model, CPU)")
     results: dict[str, Any] = {}
@@ -208,8 +215,6 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
     import json
     from datetime import datetime, timedelta, timezone
 
-    from .rollout import controller, simulator
-    from .rollout.plan import plan_from_config
 
     console.rule("6. merge → staged rollout on simulated production traffic")
     plan = plan_from_config(config)
@@ -231,7 +236,7 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
             end = t + timedelta(minutes=15)
             events = sim.emit(t, end, state["percent"])
             f = events_dir / f"{rollout_id}-{i:02d}.jsonl"
-            f.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+            write_jsonl(events, f)
             files.append(str(f))
             state = controller.step(store, rollout_id, files, now=end)
             t = end
@@ -274,11 +279,6 @@ def _builtin_gates(config: Config) -> Path | None:
 
 def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path) -> dict[str, Any]:
     """Gate the trained reward model against a weaker baseline, then render and publish the report."""
-    from .gating.context import GateOptions
-    from .gating.results import summary_lines
-    from .gating.runner import run_gates
-    from .report.collect import build_report
-    from .train.runs import train
 
     console.rule("5. gates and the PR report")
     gates_dir = _builtin_gates(config)
@@ -321,9 +321,6 @@ def _closed_loop_step(console: Console, config: Config, bridge, vendor, batch: P
     import json
     import random
 
-    from .demo_loop import _cli, judge, production_events
-    from .monitor import queue as q
-    from .synth import write_jsonl
 
     console.rule("7. production failures go back to the raters")
     events_dir = config.root / "events"

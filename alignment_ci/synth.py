@@ -14,7 +14,6 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 MODELS = {"atlas-7b": 0.8, "borealis-3b": 0.2, "cirrus-1b": -0.3, "drift-base": -0.7}
@@ -165,14 +164,6 @@ def make_pairwise_batch(
                 row["gold_choice"] = item.truth
             rows.append(row)
     return rows
-
-
-def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
 
 
 def make_bad_batch_lines(batch_id: str = "demo-batch-002") -> list[str]:

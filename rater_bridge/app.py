@@ -27,6 +27,7 @@ from .batches import Bridge
 from .db import create_tables, make_engine
 from .logs import AccessLogMiddleware
 from .routes import batches, health, tasks, webhooks
+from .schemas import ErrorDetail
 from .settings import BridgeServiceSettings, database_url, service_settings
 
 
@@ -123,7 +124,6 @@ def _document_bad_requests(app: FastAPI) -> None:
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
                         })
             spec.setdefault("components", {}).setdefault("schemas", {})
-            from .schemas import ErrorDetail
 
             spec["components"]["schemas"].setdefault("ErrorDetail", ErrorDetail.model_json_schema())
             app.openapi_schema = spec

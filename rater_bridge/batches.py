@@ -38,11 +38,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import batch_statistics, build_manifest, check_id
+from alignment_ci.data.validate import validate_file
 from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.forge import open_forge
+from alignment_ci.formats.argilla import read_argilla_export
+from alignment_ci.formats.labelstudio import read_labelstudio_export
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.lineage import LineageLog
+from alignment_ci.quality.health import label_health
+from alignment_ci.report.render import render_health_markdown
+from alignment_ci.store import open_store
 from alignment_ci.textsafety import escape_markdown, truncate
 
 from .auth import VendorIdentity
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor, session_factory, utcnow
+from .db import make_read_engine
 from .settings import BridgeServiceSettings
 
 UPLOAD_FORMATS = ("jsonl", "csv", "parquet", "labelstudio", "argilla")
@@ -65,8 +75,6 @@ class Bridge:
     _forge: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        from .db import make_read_engine
-
         # SQLite has one writer at a time; letting 40 worker threads contend for it through
         # its busy handler (sleep and poll) starves some past the busy timeout. Queue them
         # here instead, in this process (other processes still wait in the busy handler).
@@ -89,16 +97,12 @@ class Bridge:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from alignment_ci.store import open_store
-
             self._store = open_store(self.config)
         return self._store
 
     @property
     def forge(self) -> Any:
         if self._forge is None:
-            from alignment_ci.forge import open_forge
-
             self._forge = open_forge(self.config, self.workspace, environ=self.environ)
         return self._forge
 
@@ -195,17 +199,9 @@ def convert_tool_export(fmt: str, src: Path, dest: Path, batch_id: str | None, d
     dimension = dimension or config.taxonomy.default_dimension
     if config.taxonomy.get(dimension) is None:
         raise InputError(f"dimension {dimension!r} is not in the taxonomy ({', '.join(config.taxonomy.names)})")
-    try:
-        if fmt == "labelstudio":
-            from alignment_ci.formats.labelstudio import read_labelstudio_export as read
-        else:
-            from alignment_ci.formats.argilla import read_argilla_export as read
-    except ImportError:
-        raise InputError(f"format={fmt} is not available in this installation (no importer in alignment_ci.formats)") from None
+    read = read_labelstudio_export if fmt == "labelstudio" else read_argilla_export
     result = read(src, batch_id, dimension=dimension, dimensions=config.taxonomy.names)
-    with open(dest, "w", encoding="utf-8") as fh:
-        for row in result.rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(result.rows, dest)
     return dest, list(result.skipped)
 
 
@@ -224,7 +220,6 @@ def push_batch(
     dimension_param: str | None = None,
 ) -> PushAnswer:
     """Validate the uploaded file and, if accepted, publish it (see the module docstring)."""
-    from alignment_ci.data.validate import validate_file
 
     if fmt not in UPLOAD_FORMATS:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(UPLOAD_FORMATS)}")
@@ -395,9 +390,6 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
              source: dict[str, Any]) -> Batch:
     import pandas as pd
 
-    from alignment_ci.lineage import LineageLog
-    from alignment_ci.quality.health import label_health
-    from alignment_ci.report.render import render_health_markdown
 
     config = bridge.config
     batch_id = row.batch_id

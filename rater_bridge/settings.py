@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from alignment_ci.config import Config
+from alignment_ci.monitor.queue import database_url as queue_database_url
 
 DATABASE_URL_ENV = "ALIGNMENT_CI_BRIDGE_DATABASE_URL"
 
@@ -50,7 +51,6 @@ def service_settings(config: Config) -> BridgeServiceSettings:
 def database_url(config: Config, environ: dict[str, str] | None = None) -> str:
     """``config.bridge.database_url`` (env ALIGNMENT_CI_BRIDGE_DATABASE_URL overrides); a relative
     SQLite path is resolved against the directory of alignment.yaml, and its directory created."""
-    from alignment_ci.monitor.queue import database_url as queue_database_url
 
     env = os.environ if environ is None else environ
     override = env.get(DATABASE_URL_ENV)

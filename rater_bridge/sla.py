@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from alignment_ci.monitor.sla import batch_sla_record, vendor_sla
 from .batches import Bridge
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor
 
@@ -31,7 +32,6 @@ def sla_records(bridge: Bridge, vendor: str | None = None) -> list[dict[str, Any
     """One SLA record per published batch (of ``vendor``, or of every vendor)."""
     import pandas as pd
 
-    from alignment_ci.monitor.sla import batch_sla_record
 
     with bridge.read_sessions() as s:
         query = (select(Batch, Vendor.name).join(Vendor, Vendor.id == Batch.vendor_id)
@@ -53,7 +53,5 @@ def sla_records(bridge: Bridge, vendor: str | None = None) -> list[dict[str, Any
 
 def bridge_sla(bridge: Bridge, vendor: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """``vendor_sla`` over the bridge's published batches, with the configured ``sla:`` targets."""
-    from alignment_ci.monitor.settings import SlaSettings, section
-    from alignment_ci.monitor.sla import vendor_sla
 
-    return vendor_sla(sla_records(bridge, vendor), section(bridge.config, "sla", SlaSettings), now=now)
+    return vendor_sla(sla_records(bridge, vendor), bridge.config.sla, now=now)

@@ -12,7 +12,8 @@ from alignment_ci.config import Config
 from alignment_ci.data.manifest import ingest_batch
 from alignment_ci.errors import InputError, IntegrityError
 from alignment_ci.lineage import open_lineage
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 from alignment_ci.train import runs
 from alignment_ci.train.backends import modal as modal_backend
 

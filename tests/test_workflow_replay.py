@@ -70,7 +70,8 @@ def _git(ws: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> dict:
     """An alignment repo: main (gates, config) and a vendor branch adding one batch manifest."""
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
 
     ws = tmp_path_factory.mktemp("pristine") / "repo"
     ws.mkdir()

@@ -9,6 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out, render_problems
+from ..config import Scale
+from ..data.manifest import ingest_batch, snapshot, verify_manifests
+from ..data.validate import validate_file
+from ..errors import InputError
+from ..report.console import render_ingest, render_issues
 from . import changes
 
 manifest_app = typer.Typer(help="Dataset manifests: verify them, hash the snapshot.", no_args_is_help=True)
@@ -25,9 +30,6 @@ def validate(
     format: FormatOpt = Format.text,
 ) -> None:
     """Validate a label batch against the data contract. Exit 0 accepted, 1 rejected, 2 input error."""
-    from ..config import Scale
-    from ..data.validate import validate_file
-    from ..errors import InputError
 
     cfg = _config(config)
     parsed_scale = None
@@ -42,8 +44,6 @@ def validate(
 
 
 def _render_validation(file: Path, report) -> None:
-    from ..report.console import render_issues
-
     render_issues(out, file, report)
 
 
@@ -55,7 +55,6 @@ def ingest(
     format: FormatOpt = Format.text,
 ) -> None:
     """Validate, store by sha256 and write datasets_manifest/batches/VENDOR/BATCH.yaml."""
-    from ..data.manifest import ingest_batch
 
     result = ingest_batch(file, vendor, _config(config), task_type=task_type)
     emit(result.to_dict(), format, lambda _: _render_ingest(file, result))
@@ -63,15 +62,12 @@ def ingest(
 
 
 def _render_ingest(file: Path, result) -> None:
-    from ..report.console import render_ingest
-
     render_ingest(out, file, result)
 
 
 @manifest_app.command("verify")
 def manifest_verify(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Check every manifest against the store (blob present, hash and row count match)."""
-    from ..data.manifest import verify_manifests
 
     result = verify_manifests(_config(config))
     emit(result, format, lambda r: render_problems(r, "manifests"))
@@ -81,7 +77,6 @@ def manifest_verify(config: ConfigOpt = None, format: FormatOpt = Format.text) -
 @manifest_app.command("snapshot")
 def manifest_snapshot(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Print the dataset snapshot hash: sha256 over the sorted batch hashes."""
-    from ..data.manifest import snapshot
 
     result = snapshot(_config(config))
     emit(result, format, lambda r: out.print(r["snapshot"]))

@@ -10,6 +10,10 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, emit, err, out
+from ..evals.scoring import check_model_dir
+from ..gating.context import GateOptions
+from ..gating.results import summary_lines
+from ..gating.runner import report_to_dict, run_gates
 
 app = typer.Typer(help="Run the gate suites in gates/ and exit with the verdict.", invoke_without_command=True)
 
@@ -35,10 +39,6 @@ def gate(
     format: FormatOpt = Format.text,
 ) -> None:
     """Run every gate on the candidate, write the results (JSON + JUnit) and exit 0 (pass) or 1 (blocked)."""
-    from ..evals.scoring import check_model_dir
-    from ..gating.context import GateOptions
-    from ..gating.results import summary_lines
-    from ..gating.runner import report_to_dict, run_gates
 
     for path, flag in ((candidate_rm, "--candidate-rm"), (candidate_policy, "--candidate-policy"),
                        (baseline_rm, "--baseline-rm"), (baseline_policy, "--baseline-policy")):

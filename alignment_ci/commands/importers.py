@@ -9,6 +9,10 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..errors import InputError
+from ..formats.argilla import read_argilla_export
+from ..formats.labelstudio import labeling_config, read_labelstudio_export
+from ..jsonl import write_jsonl
 
 app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
 labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy.", no_args_is_help=True)
@@ -21,8 +25,6 @@ ChoiceMapOpt = Annotated[Optional[list[str]], typer.Option("--choice-map", help=
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from ..errors import InputError
-
     out_map: dict[str, str] = {}
     for v in values or []:
         key, sep, val = v.partition("=")
@@ -33,9 +35,6 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _write(result, out_path: Path, format: Format, source: Path) -> None:
-    from ..errors import InputError
-    from ..quality.pairs import write_jsonl
-
     if not result.rows:
         raise InputError(f"{source}: no usable judgments ({result.summary()['skipped_reasons'] or 'empty export'})")
     write_jsonl(result.rows, out_path)
@@ -58,7 +57,6 @@ def import_labelstudio(
     format: FormatOpt = Format.text,
 ) -> None:
     """Pairwise judgments of a Label Studio export as a canonical batch (cancelled annotations skipped)."""
-    from ..formats.labelstudio import read_labelstudio_export
 
     cfg = _config(config)
     result = read_labelstudio_export(
@@ -81,7 +79,6 @@ def import_argilla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Rating, label or ranking responses of an Argilla v2 export as a canonical batch (submitted only)."""
-    from ..formats.argilla import read_argilla_export
 
     cfg = _config(config)
     result = read_argilla_export(
@@ -99,7 +96,6 @@ def labelstudio_config(
     format: FormatOpt = Format.text,
 ) -> None:
     """Label Studio labeling config for pairwise judgments on one dimension (hotkeys 1/2/3, s to skip)."""
-    from ..formats.labelstudio import labeling_config
 
     cfg = _config(config)
     xml = labeling_config(cfg.taxonomy, dimension)

@@ -10,6 +10,10 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from ..errors import InputError
+from ..train.backends.modal import require_credentials, wait as wait_run
+from ..train.runs import train as train_stage
+from ..train.tiny import build_tiny_model
 
 app = typer.Typer(help="Train a stage (reward, sft, dpo, grpo, rloo), cached by content.", invoke_without_command=True)
 models_app = typer.Typer(help="Models for offline use.", no_args_is_help=True)
@@ -52,15 +56,11 @@ def train(
     """Train STAGE on the dataset snapshot (parents first); print the run record (`cached: true` on a cache hit)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..errors import InputError
-    from ..train.runs import train as train_stage
 
     if stage is None:
         raise InputError("--stage is required: reward, sft, dpo, grpo or rloo")
     cfg = _config(config)
     if backend == "modal" or (backend is None and cfg.training.job(stage).backend == "modal"):
-        from ..train.backends.modal import require_credentials
-
         require_credentials()
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
@@ -104,7 +104,6 @@ def wait(
     format: FormatOpt = Format.text,
 ) -> None:
     """Wait for a detached Modal run, then store its model and record like a local run."""
-    from ..train.backends.modal import wait as wait_run
 
     emit(_public(wait_run(_config(config), run, timeout_s=timeout)), format, _render_run)
 
@@ -116,7 +115,6 @@ def tiny(
     format: FormatOpt = Format.text,
 ) -> None:
     """Build the tiny offline Llama (2 layers, hidden 64) with a tokenizer trained on bundled text."""
-    from ..train.tiny import build_tiny_model
 
     result = {"path": str(build_tiny_model(path, seed=seed))}
     emit(result, format, lambda r: out.print(f"tiny model written to {escape(r['path'])}"))

@@ -26,7 +26,12 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
+from ..errors import IntegrityError, StoreError
+from ..lineage import LineageLog
+from ..store import open_store
+from ..store.base import sha256_file
 from ..textsafety import pseudonymize, redact_pii, truncate
+from .validate import validate_file
 
 MANIFEST_SCHEMA_VERSION = 1
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -52,14 +57,6 @@ def batches_dir(config: Config) -> Path:
 
 def manifest_path(config: Config, vendor: str, batch_id: str) -> Path:
     return batches_dir(config) / check_id(vendor, "vendor") / f"{check_id(batch_id, 'batch id')}.yaml"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def iter_manifests(config: Config) -> list[tuple[Path, dict[str, Any]]]:
@@ -192,9 +189,6 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
     different file under an existing batch id is an InputError. A rejected batch
     writes nothing anywhere.
     """
-    from ..lineage import LineageLog
-    from ..store import open_store
-    from .validate import validate_file
 
     path = Path(path)
     check_id(vendor, "vendor")
@@ -244,8 +238,6 @@ def verify_manifests(config: Config, store=None) -> dict[str, Any]:
     """Check every manifest: its blob exists, hashes to its name, and has the stated rows."""
     import pyarrow.parquet as pq
 
-    from ..errors import IntegrityError, StoreError
-    from ..store import open_store
 
     store = store if store is not None else open_store(config)
     problems: list[str] = []

@@ -39,6 +39,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from ..errors import AlignmentCIError
+from ..evals.datasets import slice_rows
 from .context import ENV, GateContext, GateOptions, Inconclusive, ModelSet, NotApplicable
 from .results import Decision, GateReport, GateResult, blocks, make_report, summary_lines, write_results
 from .settings import GatesSettings
@@ -220,7 +222,6 @@ def gate(request: pytest.FixtureRequest) -> GateRecorder:
 
 def _as_inconclusive(fn):  # noqa: ANN001, ANN202
     """Input problems (missing file, bad batch) make the gates that need it inconclusive."""
-    from ..errors import AlignmentCIError
 
     try:
         return fn()
@@ -273,7 +274,6 @@ def eval_set(gate_context: GateContext) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def slices(eval_set: list[dict[str, Any]], gate_config: GatesSettings) -> dict[str, list[dict[str, Any]]]:
     """``{"all": rows, "dimension=helpfulness": rows, ...}`` over ``gates.regression.slice_keys``."""
-    from ..evals.datasets import slice_rows
 
     return slice_rows(eval_set, gate_config.regression.slice_keys)
 

@@ -47,7 +47,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from ..config import Config
 from ..errors import InputError, StoreError
+from ..lineage import LineageLog
+from ..store import open_store
+from ..store.base import ArtifactStore, WriteConflict
 from .events import read_events
 from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
@@ -184,9 +188,6 @@ def _weights(baseline: str, candidate: str, percent: float) -> dict[str, float]:
 
 
 def _lineage_of(store: StateStore) -> Any:
-    from ..lineage import LineageLog
-    from ..store.base import ArtifactStore
-
     return LineageLog(store) if isinstance(store, ArtifactStore) else None
 
 
@@ -239,7 +240,6 @@ def _complete(rollout: Rollout, router: TrafficRouter, now: datetime) -> dict[st
 
 def _decide(rollout: Rollout, router: TrafficRouter, now: datetime, **fields: Any) -> dict[str, Any]:
     """Write decision seq+1, then complete it (lineage, router, done record)."""
-    from ..store.base import WriteConflict
 
     seq = rollout.last["seq"] + 1
     record = {"rollout_id": rollout.rollout_id, "seq": seq, "decided_at": now.isoformat(), **fields}
@@ -430,7 +430,6 @@ def start(
         "candidate": candidate,
         "plan": plan.model_dump(mode="json"),
     }
-    from ..store.base import WriteConflict
 
     try:
         store.put_record(RECORD_KIND, record_key(rollout_id, 0), record)
@@ -616,8 +615,7 @@ def abort(
     return {**_status(rollout, router_), "outcome": "rollback"}
 
 
-def open_rollout_store(config: Any) -> StateStore:
+def open_rollout_store(config: Config) -> StateStore:
     """The configured artifact store (where rollout state lives)."""
-    from ..store import open_store
 
     return open_store(config)

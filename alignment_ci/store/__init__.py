@@ -29,6 +29,8 @@ from .base import (
     sha256_file,
     sha256_hex,
 )
+from .local import FileStore
+from .s3 import S3Store
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -50,12 +52,8 @@ def open_store(config: "Config") -> ArtifactStore:
     """The artifact store configured in ``config.stores.artifacts`` (env overrides for S3)."""
     settings = config.stores.artifacts
     if settings.backend == "file":
-        from .local import FileStore
-
         return FileStore(config.resolve(settings.path))
     if settings.backend == "s3":
-        from .s3 import S3Store
-
         env = os.environ
         return S3Store(
             bucket=env.get("ALIGNMENT_CI_S3_BUCKET") or settings.bucket or "",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import modal
+from .backends.local import execute_job
 
 APP_NAME = "alignment-ci-train"
 HF_CACHE = "/root/.cache/huggingface"
@@ -82,7 +83,6 @@ def train_stage(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[st
     import tarfile
     import tempfile
 
-    from .backends.local import execute_job
 
     workdir = Path(tempfile.mkdtemp(prefix="parents-"))
     parent_dirs: dict[str, str] = {}

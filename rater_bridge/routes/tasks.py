@@ -22,7 +22,7 @@ from alignment_ci.monitor.queue import (
     release_task,
     session_scope,
 )
-from alignment_ci.monitor.settings import QueueSettings, section
+from alignment_ci.monitor.settings import QueueSettings
 
 from ..auth import VendorIdentity
 from ..batches import Bridge
@@ -105,7 +105,7 @@ class RaterState(BaseModel):
 
 
 def _queue_settings(bridge: Bridge) -> QueueSettings:
-    return section(bridge.config, "queue", QueueSettings)
+    return bridge.config.queue
 
 
 @router.get("/v1/tasks", response_model=TaskList, responses={400: {"model": ErrorDetail}, **_401})

@@ -21,8 +21,10 @@ import torch
 from transformers import TrainerCallback
 
 from ...errors import InputError
+from ...jsonl import read_objects
 from .._fs import atomic_output_dir
 from ..specs import StageJob, is_local_model_ref
+from ..tiny import build_tiny_model
 from . import ProgressCallback, StageResult
 
 PAIR_FIELDS: tuple[str, ...] = ("prompt", "chosen", "rejected")
@@ -45,8 +47,6 @@ def read_rows(data: str | Path | Iterable[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for source in sources:
         if isinstance(source, (str, Path)):
-            from ...jsonl import read_objects
-
             path = Path(source)
             for lineno, row in read_objects(path):
                 rows.append(_check_row(row, f"{path}:{lineno}"))
@@ -173,8 +173,6 @@ class StageContext:
             return str(self.parents["base"]), None
         if self.job.base_model == "tiny":
             if self._base is None:
-                from ..tiny import build_tiny_model
-
                 self._base = str(build_tiny_model(self.work_dir / "tiny-base", seed=self.job.seed))
             return self._base, None
         if is_local_model_ref(self.job.base_model):
