@@ -65,6 +65,7 @@ def test_cli_health_markdown_and_json(batch):
     assert json.loads(js.stdout)["rows"] == 600
 
 
+@pytest.mark.slow  # end to end through CLI subprocesses: `make test-slow`
 def test_cli_quality_commands_follow_the_contract(batch, tmp_path):
     agreement = json.loads(run_cli("quality", "agreement", str(batch), "--format", "json", "--bootstrap", "20").stdout)
     for d in agreement["dimensions"].values():

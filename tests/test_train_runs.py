@@ -152,6 +152,7 @@ def test_modal_without_credentials_fails_fast(workspace, monkeypatch):
     assert time.perf_counter() - started < 30  # the subprocess start dominates; modal's own client retries ~60 s
 
 
+@pytest.mark.slow  # end to end through CLI subprocesses: `make test-slow`
 def test_cli_train_prints_the_contract_record_and_caches(workspace):
     (workspace / "alignment.yaml").write_text("training:\n  reward: {max_steps: 3}\n")
     first = run_cli("train", "--stage", "reward", "--format", "json", cwd=workspace)

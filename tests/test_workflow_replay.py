@@ -117,6 +117,7 @@ def pr_run(pristine, tmp_path_factory) -> dict:
 # --------------------------------------------------------------------------- the PR workflow
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_pr_replay_runs_every_job_and_passes(pr_run):
     r = pr_run["result"]
     assert {name: job.result for name, job in r.jobs.items()} == {
@@ -126,6 +127,7 @@ def test_pr_replay_runs_every_job_and_passes(pr_run):
     assert r["quality"].environment is None and r["report"].environment is None
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_validate_outputs_only_the_changed_batch(pr_run):
     out = pr_run["result"]["validate"].outputs
     assert out["count"] == "1"
@@ -140,6 +142,7 @@ def test_validate_outputs_only_the_changed_batch(pr_run):
     assert hashlib.sha256(fetched.read_bytes()).hexdigest() in manifest
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_quality_reports_the_planted_raters(pr_run):
     out = pr_run["result"]["quality"].outputs
     health = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "batches" / f"{BATCH}.health.json").read_text())
@@ -148,6 +151,7 @@ def test_quality_reports_the_planted_raters(pr_run):
     assert "flagged" in pr_run["result"]["quality"].summary.lower()
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_train_trains_on_a_miss_and_gate_uses_its_run(pr_run):
     train = pr_run["result"]["train"]
     assert train.outputs["cached"] == "false"
@@ -159,6 +163,7 @@ def test_train_trains_on_a_miss_and_gate_uses_its_run(pr_run):
     assert pr_run["result"]["gate"].outputs["verdict"] == gates["verdict"] == "pass"
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_report_is_published_to_the_local_forge_with_the_status(pr_run):
     ws, head = pr_run["ws"], pr_run["head"]
     report = pr_run["result"]["report"]
