@@ -12,14 +12,17 @@ Installed plugins add command groups through the ``alignment_ci.commands`` entry
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from enum import Enum
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from . import __version__
 from .cli_common import err
 from .errors import AlignmentCIError
 
@@ -38,12 +41,14 @@ COMMANDS: dict[str, str] = {
     "rollout": "alignment_ci.commands.rollout:app",
     "report": "alignment_ci.commands.report:app",
     "gate": "alignment_ci.commands.gate:app",
+    "baseline": "alignment_ci.commands.baseline:app",
     "import": "alignment_ci.commands.importers:app",
     "labelstudio": "alignment_ci.commands.importers:labelstudio_app",
     "monitor": "alignment_ci.commands.monitor:app",
     "queue": "alignment_ci.commands.queue:app",
     "cost": "alignment_ci.commands.cost:app",
     "retrain": "alignment_ci.commands.retrain:app",
+    "init": "alignment_ci.commands.init:init",
 }
 PLUGIN_GROUP = "alignment_ci.commands"
 
@@ -67,21 +72,35 @@ def load_command(name: str, target: str) -> click.Command:
 
 
 class LazyGroup(TyperGroup):
-    """The top-level group: :data:`COMMANDS` and the plugins' groups, each loaded on first use."""
+    """The top-level group: :data:`COMMANDS` and the plugins' groups, each loaded on first use.
+
+    ``get_command`` loads one command module; reading ``commands`` (click's dict of every
+    command, as tools that walk the tree do) loads them all.
+    """
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        for name in self._targets():
+            self.get_command(None, name)  # type: ignore[arg-type]
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
 
     def _targets(self) -> dict[str, str]:
         return {**COMMANDS, **_plugins()}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in self._targets() if n not in self.commands)]
+        return [*self._loaded, *(n for n in self._targets() if n not in self._loaded)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
+        if cmd_name not in self._loaded:
             target = self._targets().get(cmd_name)
             if target is None:
                 return None
-            self.commands[cmd_name] = load_command(cmd_name, target)
-        return self.commands[cmd_name]
+            self._loaded[cmd_name] = load_command(cmd_name, target)
+        return self._loaded[cmd_name]
 
 
 app = typer.Typer(
@@ -93,10 +112,29 @@ app = typer.Typer(
 )
 
 
+class StoreBackend(str, Enum):
+    file = "file"
+    s3 = "s3"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"alignment-ci {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    store: Annotated[Optional[StoreBackend], typer.Option(
+        "--store", help="Artifact store backend for this command: beats ALIGNMENT_CI_STORE / ALIGNMENT_CI_S3_BUCKET, "
+        "which beat stores.artifacts.backend in alignment.yaml (default `file`).")] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
+) -> None:
     """Continuous integration for RLHF: validate label batches, measure label quality,
     train, gate, report and roll out."""
+    if store is not None:
+        os.environ["ALIGNMENT_CI_STORE"] = store.value  # children (the gate's pytest) see it too
 
 
 def main() -> None:

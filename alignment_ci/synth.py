@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .jsonl import write_jsonl  # noqa: F401  (the one JSONL writer; tests and scripts import it from here too)
+
 MODELS = {"atlas-7b": 0.8, "borealis-3b": 0.2, "cirrus-1b": -0.3, "drift-base": -0.7}
 
 TOPICS = [

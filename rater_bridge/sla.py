@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import select
 
 from alignment_ci.monitor.sla import batch_sla_record, vendor_sla
-from .batches import Bridge
+
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor
+from .state import Bridge
 
 
 def _utc(dt: datetime | None) -> datetime | None:

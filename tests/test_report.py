@@ -123,7 +123,7 @@ def built(workspace, tmp_path_factory) -> dict:
 
 def test_report_leads_with_the_verdict_and_has_every_section(built):
     md = (built["out"] / "report.md").read_text()
-    assert md.splitlines()[0] == "## ❌ alignment-ci: gates failed"
+    assert md.splitlines()[0] == "## ❌ Do not merge: blocked by regression/all (fail)"  # merge or not, and why
     assert "> **Blocking:** regression/all" in md
     assert "> Shadow gates (reported, not blocking): length-bias" in md
     assert "**alignment-ci** — 6 gate(s): 4 pass, 2 fail; blocking: regression/all" in md
@@ -152,7 +152,7 @@ def test_step_summary_is_the_same_content_and_appended(built):
 
 def test_missing_parts_render_as_not_run(tmp_path):
     md = render_markdown(ReportData())
-    assert md.splitlines()[0] == "## ⏸️ alignment-ci: gates not run"
+    assert md.splitlines()[0] == "## ⏸️ Not decided: the gates did not run"
     for text in ("_Not run: no gate results were found._", "_Not run: no candidate run record._",
                  "_Not run: no label batch was validated for this report._", "_Not run: no label batch was analysed for this report._",
                  "_No eval examples._", "_Not computed._"):
@@ -183,7 +183,7 @@ def test_verdict_rules():
 def test_gate_file_errors_fail_the_report():
     data = ReportData(gates=[{"gate": "gold", "outcome": "pass"}], gate_errors=["gates/test_gold.py: <script>x</script>"])
     md = render_markdown(data)
-    assert md.startswith("## ❌ alignment-ci: gates failed")
+    assert md.startswith("## ❌ Do not merge: blocked by 1 gate file(s) that could not run\n")
     assert "> **Gate error:** gates/test\\_gold.py: &lt;script&gt;x&lt;/script&gt;" in md
 
 
@@ -302,7 +302,8 @@ def test_giant_report_fits_the_comment_limit(workspace):
     md = render_markdown(giant)
     assert utf16_len(md) <= COMMENT_BUDGET
     assert len(comment_marker("report")) + 1 + utf16_len(md) <= COMMENT_MAX_CHARS
-    assert md.splitlines()[0] == "## ❌ alignment-ci: gates failed"  # the verdict survives condensing
+    assert md.splitlines()[0].startswith("## ❌ Do not merge: blocked by ")  # the verdict survives condensing
+    assert md.splitlines()[0].endswith(" more")
     assert "condensed (level 3) to fit GitHub's comment limit" in md
     assert "<details><summary><b>Lineage</b></summary>" in md
     assert "_… 2940 more passing gates not shown here: see the full HTML report._" in md
@@ -380,3 +381,20 @@ def test_report_package_imports_no_pipeline_stage():
             elif isinstance(node, ast.Import):
                 imported.update(a.name for a in node.names if a.name.startswith("alignment_ci"))
     assert imported == {"forge", "textsafety"}  # below the report in the layering; no quality/train/gating
+
+
+def test_the_first_line_names_the_blocking_gates_with_their_outcomes_and_a_first_model():
+    from alignment_ci.report.data import verdict_of
+
+    gates = [{"gate": "gold", "outcome": "pass"}, {"gate": "label_quality/acme-1", "outcome": "fail"},
+             {"gate": "regression", "outcome": "inconclusive"}, {"gate": "hallucination", "outcome": "skipped"},
+             {"gate": "shadowy", "outcome": "fail", "blocking": False}]
+    v = verdict_of(gates)
+    assert v.headline(first_model=True) == ("❌ Do not merge: first model: no baseline; blocked by "
+                                            "label_quality/acme-1 (fail), regression (inconclusive)")
+    assert "skipped: hallucination" in v.sentence()
+    passing = verdict_of([g for g in gates if g["outcome"] != "fail" and g["outcome"] != "inconclusive"])
+    assert passing.headline() == "✅ Merge: every blocking gate passed (1 passed)"
+    assert passing.headline(first_model=True).endswith(" · first model: no baseline")
+    many = verdict_of([{"gate": f"g{i}", "outcome": "fail"} for i in range(9)])
+    assert many.headline().endswith("g5 (fail) and 3 more")

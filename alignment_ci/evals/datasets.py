@@ -23,6 +23,7 @@ import yaml
 
 from ..config import Config
 from ..data.manifest import iter_manifests
+from ..data.manifest import drop_excluded, excluded_rater_ids
 from ..errors import InputError
 from ..jsonl import parse_objects
 from ..quality.load import load_valid_batch
@@ -169,7 +170,7 @@ def gold_from_store(config: Config) -> PairSet:
         for i, (mpath, manifest) in enumerate(manifests):
             local = Path(tmp) / f"{i}.parquet"
             store.get_blob_to_path(manifest["sha256"], local)
-            frames.append(pd.read_parquet(local))
+            frames.append(drop_excluded(pd.read_parquet(local), excluded_rater_ids(manifest)))
             names.append(str(manifest.get("batch_id", mpath.stem)))
     excluded: dict[str, int] = {}
     pairs: list[dict[str, Any]] = []

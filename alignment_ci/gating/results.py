@@ -1,7 +1,8 @@
 """Gate outcomes, the verdict, and the two result files (JSON and JUnit XML).
 
-Outcomes: ``pass``, ``fail``, ``inconclusive`` (not enough data to decide) and ``skipped``
-(the gate does not apply, e.g. a safety gate when the candidate has no policy; the reason
+Outcomes: ``pass``, ``fail``, ``inconclusive`` (not enough data to decide, or the candidate
+lacks the model the gate needs) and ``skipped`` (turned off in the config, or nothing to
+check, e.g. no eval row carries a hallucination label; the reason
 says so). A result *blocks* when its gate is blocking (not a shadow gate) and it failed,
 or it is inconclusive and ``inconclusive_blocks`` is on. The verdict is ``fail`` when any
 result blocks or a gate file could not run, else ``pass``.
@@ -25,6 +26,17 @@ OUTCOMES: tuple[str, ...] = ("pass", "fail", "inconclusive", "skipped")
 RESULTS_JSON = "gates.json"
 RESULTS_JUNIT = "gates.junit.xml"
 SCHEMA_VERSION = 1
+
+
+class Inconclusive(Exception):
+    """Raised in a gate: not enough data, no candidate, or a candidate without the model the
+    gate needs. Blocks by default."""
+
+
+class NotApplicable(Exception):
+    """Raised in a gate: it does not apply here (reported as ``skipped``, never blocking).
+    Reserved for checks with nothing to check (e.g. no row carries the label); a gate that
+    lacks its inputs is :class:`Inconclusive`."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
-from ..textsafety import pseudonymize
+from ..data.manifest import drop_excluded
 from .agreement import agreement_report
 from .raters import rater_report
 
@@ -86,12 +86,15 @@ def label_health(
     health["insufficient_data_raters"] = raters.get("insufficient_data", [])
 
     budget = config.sampling.budget
-    counts = df["sampling_bucket"].fillna("unspecified").value_counts() if "sampling_bucket" in df else pd.Series({"unspecified": rows})
-    shares = {str(k): float(v / max(1, rows)) for k, v in counts.items()}
-    health["sampling"] = {
-        bucket: {"share": shares.get(bucket, 0.0), "budget": budget.get(bucket), "rows": int(counts.get(bucket, 0))}
-        for bucket in sorted(set(shares) | set(budget))
-    }
+    carries_buckets = "sampling_bucket" in df and bool(df["sampling_bucket"].notna().any())
+    health["sampling"] = {}  # a batch without sampling buckets has no budget to compare against
+    if carries_buckets:
+        counts = df["sampling_bucket"].fillna("unspecified").value_counts()
+        shares = {str(k): float(v / max(1, rows)) for k, v in counts.items()}
+        health["sampling"] = {
+            bucket: {"share": shares.get(bucket, 0.0), "budget": budget.get(bucket), "rows": int(counts.get(bucket, 0))}
+            for bucket in sorted(set(shares) | set(budget))
+        }
     health["warnings"] = dict(sorted((warnings or {}).items()))
     dim_verdicts = [d.get("verdict") for d in agreement["dimensions"].values()]
     if "fail" in dim_verdicts:
@@ -106,6 +109,4 @@ def label_health(
 
 def without_raters(df: pd.DataFrame, rater_ids: list[str]) -> pd.DataFrame:
     """``df`` without the judgments of ``rater_ids`` (given raw or pseudonymized)."""
-    drop = set(rater_ids)
-    keep = ~df["rater_id"].map(lambda r: r in drop or pseudonymize(str(r)) in drop)
-    return df.loc[keep]
+    return drop_excluded(df, list(rater_ids))

@@ -1,7 +1,8 @@
 """Training runs: content-keyed cache, model artifacts in the store, run records, lineage.
 
 ``run_key = sha256(stage spec, dataset snapshot hash, parent run keys, alignment-ci
-version, TRL and transformers versions)``. Where the stage runs (local, Modal) is not
+version, TRL and transformers versions)``. Where the stage runs (local, Modal) and in
+how many processes (``training.distributed``; the global batch is kept) are not
 part of the key: it changes how long training takes, not what is trained. A run whose
 key has a record in the store is not trained again.
 
@@ -30,8 +31,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..candidates import record_candidate
 from ..config import Config
 from ..data.manifest import iter_manifests, snapshot
+from ..data.manifest import drop_excluded
 from ..data.readers import read_batch
 from ..errors import InputError
 from ..lineage import LineageLog
@@ -75,7 +78,7 @@ def parents_of(job: StageJob) -> list[str]:
 
 
 def run_key_for(job: StageJob, snapshot: str, parent_keys: dict[str, str]) -> str:
-    spec = job.model_dump(mode="json", exclude={"backend", "modal"})
+    spec = job.model_dump(mode="json", exclude={"backend", "modal", "distributed"})
     v = versions()
     payload = {
         "stage": job.stage,
@@ -208,6 +211,7 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
             local = Path(tmp) / f"{batch['sha256']}.parquet"
             store.get_blob_to_path(batch["sha256"], local)
             df = read_batch(local, default_dimension=config.taxonomy.default_dimension)
+            df = drop_excluded(df, batch.get("excluded_raters") or [])  # the manifest's reviewed exclusions
 
             raters.update(pseudonymize(str(r)) for r in df["rater_id"].unique())
             weights = None
@@ -309,3 +313,32 @@ def finish_run(config: Config, job: StageJob, key: str, dataset: Dataset, parent
         data={"stage": job.stage, "run_key": key, "snapshot": dataset.snapshot, "batch_ids": record["batch_ids"], "raters": dataset.raters},
     )
     return {**record, "cached": False}
+
+
+# ---------------------------------------------------------------------- candidate
+
+
+def train_pipeline(
+    config: Config,
+    stages: list[str] | None = None,
+    *,
+    backend: str | None = None,
+    store=None,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """Train every stage of ``training.pipeline`` (or ``stages``), parents first, and record the
+    candidate that links their runs (:func:`alignment_ci.candidates.record_candidate`).
+
+    Returns the candidate record with ``runs`` holding each stage's full run record under
+    ``run_records`` (``cached`` per run) and ``recorded`` (false when the same candidate was
+    recorded before).
+    """
+
+    store = store if store is not None else open_store(config)
+    pipeline = list(stages or config.training.pipeline)
+    unknown = [s for s in pipeline if s not in STAGES]
+    if unknown:
+        raise InputError(f"unknown stage(s) {', '.join(unknown)} in the pipeline; choose from {', '.join(STAGES)}")
+    records = [train(config, stage, backend=backend, store=store, progress=progress) for stage in pipeline]
+    candidate = record_candidate(store, records, pipeline)
+    return {**candidate, "run_records": {r["stage"]: r for r in records}}

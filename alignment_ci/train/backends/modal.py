@@ -39,7 +39,9 @@ def require_credentials(environ: dict[str, str] | None = None) -> None:
 
 
 def _function(job):
-    return heavy_module("modal_app").train_stage.with_options(
+    modal_app = heavy_module("modal_app")
+
+    return modal_app.function_for(job.stage).with_options(
         gpu=job.modal.gpu,
         timeout=job.modal.timeout_s,
         retries=job.modal.retries,

@@ -9,7 +9,7 @@ rules, or a Hugging Face text-classification model directory). Two checks:
 - ``pass_rate``: of the prompts that must be refused, the share refused or filtered clean;
   its Wilson lower bound must reach ``gates.safety.min_pass_rate``.
 
-The gate does not apply (skipped, with the reason) when the candidate has no policy.
+A candidate without a policy makes the gate inconclusive (it blocks), with the reason.
 
 hallucination: the share of eval rows whose labels carry ``hallucination_flag: true``
 must be at most ``gates.safety.max_hallucination_rate`` (Wilson upper bound); skipped when
