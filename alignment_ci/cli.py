@@ -48,13 +48,24 @@ COMMANDS: dict[str, str] = {
     "queue": "alignment_ci.commands.queue:app",
     "cost": "alignment_ci.commands.cost:app",
     "retrain": "alignment_ci.commands.retrain:app",
+    "critic": "alignment_ci.commands.critic:app",
     "init": "alignment_ci.commands.init:init",
 }
 PLUGIN_GROUP = "alignment_ci.commands"
+EXTENSION_GROUP = "alignment_ci.command_extensions"
 
 
 def _plugins() -> dict[str, str]:
     return {e.name: e.value for e in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name) if e.name not in COMMANDS}
+
+
+def _load_extensions(group: str) -> None:
+    """Import the modules that add commands to the built-in ``group`` (the
+    ``alignment_ci.command_extensions`` entry points named after it: rater_bridge's
+    `labelstudio connect`), before the group is built."""
+    for entry in entry_points(group=EXTENSION_GROUP):
+        if entry.name == group:
+            importlib.import_module(entry.value.partition(":")[0])
 
 
 def load_command(name: str, target: str) -> click.Command:
@@ -99,6 +110,7 @@ class LazyGroup(TyperGroup):
             target = self._targets().get(cmd_name)
             if target is None:
                 return None
+            _load_extensions(cmd_name)
             self._loaded[cmd_name] = load_command(cmd_name, target)
         return self._loaded[cmd_name]
 

@@ -21,6 +21,7 @@ from .config import Config, config_to_dict
 from .data.manifest import snapshot, verify_manifests
 from .data.manifest import exclude_raters, find_batch
 from .demo_loop import BridgeProcess, Vendor, _cli, judge, merge_pull_request, production_events
+from .demo_critic import critic_step
 from .errors import AlignmentCIError
 from .gating.context import GateOptions
 from .gating.results import summary_lines
@@ -131,6 +132,7 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
         summary["quality"] = _quality_step(console, config, good)
         summary["label_gate"] = _label_gate_step(console, config, m["batch_id"])
         summary["training"] = _training_step(console, config, store)
+        summary["critic"] = critic_step(console, config, store, summary["training"])
         summary["gates"] = _gate_step(console, config, store, summary["training"], good, m["batch_id"])
         summary["rollout"] = _rollout_step(console, config, store, summary["training"])
         summary["loop"] = _closed_loop_step(console, config, bridge, vendor, good)

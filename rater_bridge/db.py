@@ -1,5 +1,6 @@
-"""The bridge's tables (SQLAlchemy 2): vendors, their hashed API tokens, pushed batches, and
-Label Studio annotations received by webhook.
+"""The bridge's tables (SQLAlchemy 2): vendors, their hashed API tokens, pushed batches,
+Label Studio annotations received by webhook (latest state and every revision), and the
+Label Studio projects bound to vendors.
 
 One schema serves SQLite (the embedded default: WAL, a busy timeout, and ``BEGIN
 IMMEDIATE`` so that concurrent writers queue instead of deadlocking on a lock upgrade)
@@ -109,6 +110,35 @@ class LabelStudioAnnotation(Base):
     revisions: Mapped[int] = mapped_column(Integer, default=1)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelStudioRevision(Base):
+    """One revision of a Label Studio annotation as delivered: ``revision`` is the annotation's
+    ``updated_at`` (``deleted`` for ANNOTATIONS_DELETED), so a replayed delivery hits the unique
+    constraint and changes nothing. ``queue`` is what completing the rater-queue task gave (JSON)."""
+
+    __tablename__ = "bridge_labelstudio_revisions"
+    __table_args__ = (UniqueConstraint("vendor_id", "annotation_id", "revision", name="uq_bridge_ls_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("bridge_vendors.id", ondelete="CASCADE"), index=True)
+    annotation_id: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelStudioProject(Base):
+    """A Label Studio project bound to the one vendor whose webhook credentials may write to it."""
+
+    __tablename__ = "bridge_labelstudio_projects"
+
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("bridge_vendors.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -18,7 +18,7 @@ from ..formats.labelstudio import load_export
 from ..jsonl import write_jsonl
 
 app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
-labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy.", no_args_is_help=True)
+labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy; a project connected to the bridge.", no_args_is_help=True)
 
 BatchOpt = Annotated[str, typer.Option("--batch-id", "-b", help="batch_id written on every row.")]
 DimensionOpt = Annotated[Optional[str], typer.Option("--dimension", "-d", help="Dimension of the judgments (default: the taxonomy's default).")]
@@ -130,7 +130,7 @@ def import_labelstudio(
     cfg = _config(config)
     result = read_labelstudio_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _labelstudio_source(export))
 
@@ -152,7 +152,7 @@ def import_argilla(
     cfg = _config(config)
     result = read_argilla_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _argilla_source)
 

@@ -16,6 +16,7 @@ from ..jsonl import write_jsonl
 from ..quality import agreement_report, calibrate_likert, gold_accuracy_drift, rater_report
 from ..quality.adjudicate import adjudication_list
 from ..quality.aggregate import aggregate
+from ..quality.critic import read_ranking
 from ..quality.health import label_health
 from ..quality.load import load_valid_batch
 from ..quality.pairs import training_pairs
@@ -99,6 +100,7 @@ def quality_aggregate(
 def quality_adjudicate(
     file: BatchArg,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write the adjudication list to.")],
+    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="A critic ranking (`critic triage --out`): add the items contradicting a confident critic and order by it.")] = None,
     task_type: TaskTypeOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
@@ -107,7 +109,8 @@ def quality_adjudicate(
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
-    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance)
+    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance,
+                              ranking=read_ranking(ranking) if ranking else None)
     write_jsonl(items, out_file)
     result = {"items": len(items), "out": str(out_file)}
     emit(result, format, lambda r: out.print(f"{r['items']} item(s) need adjudication → {escape(r['out'])}"))

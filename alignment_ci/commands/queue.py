@@ -17,6 +17,7 @@ from ..monitor.embeddings import load_embedder
 from ..monitor.events import read_production_events
 from ..monitor.planner import bucket_shares, plan_batch, queue_items, rank_uncertain
 from ..monitor.queue import enqueue as add, export_queue, open_queue, queue_stats, session_scope
+from ..quality.critic import read_ranking
 from ..quality.load import load_valid_batch
 from ..textsafety import redact_pii
 
@@ -57,6 +58,7 @@ def plan(
     traffic: Annotated[Optional[list[str]], typer.Option("--traffic", help="Production events to draw random drift samples from (repeatable).")] = None,
     edge: Annotated[Optional[Path], typer.Option("--edge", help="Edge-case candidates (JSONL with item_id, prompt, responses, reason).")] = None,
     audit: Annotated[bool, typer.Option("--audit/--no-audit", help="Re-review a random sample of merged labels.")] = True,
+    audit_ranking: Annotated[Optional[Path], typer.Option("--audit-ranking", help="A critic ranking (`critic triage --out`): audit the most suspicious merged labels first instead of a random sample.")] = None,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The plan (JSON, with every item's bucket and reason).")] = Path("plan.json"),
     enqueue: Annotated[bool, typer.Option("--enqueue", help="Add the planned items to the rater queue.")] = False,
     config: ConfigOpt = None,
@@ -85,7 +87,8 @@ def plan(
     if edge:
         pools["edge"] = _jsonl(edge)
     if "audit" in shares:
-        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed)
+        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed,
+                                          ranking=read_ranking(audit_ranking) if audit_ranking else None)
     pools = {k: v for k, v in pools.items() if k in shares}
     result = plan_batch(budget, pools, shares, settings)
     data = result.to_dict()

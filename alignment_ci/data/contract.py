@@ -35,7 +35,7 @@ TASK_REQUIRED = {
     "ranking": ("responses", "ranking"),
 }
 TASK_OPTIONAL = {
-    "pairwise": ("model_a", "model_b", "gold_choice"),
+    "pairwise": ("model_a", "model_b", "gold_choice", "suggestion"),
     "likert": ("gold_rating",),
     "ranking": ("gold_ranking",),
 }
@@ -63,6 +63,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "model_a": pa.string(),
     "model_b": pa.string(),
     "gold_choice": pa.string(),
+    "suggestion": pa.string(),
     "response": pa.string(),
     "rating": pa.int64(),
     "gold_rating": pa.int64(),

@@ -23,5 +23,5 @@ def load_valid_batch(path: str | Path, config: Config, *, task_type: str | None 
             f"{path}: not a valid label batch ({report.error_count} error(s); first: line {first.line}, "
             f"column {first.column}: {first.message}); run `alignment-ci validate {path}` for all of them"
         )
-    df = read_batch(path, task_type=task_type, default_dimension=config.taxonomy.default_dimension)
+    df = read_batch(path, task_type=task_type, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
     return df, report

@@ -32,14 +32,17 @@ from typing import Any
 
 from ..config import Config
 from ..data.manifest import iter_manifests, snapshot as dataset_snapshot
+from ..data.manifest import find_batch
 from ..data.readers import read_batch
 from ..data.validate import validate_file
 from ..errors import AlignmentCIError, InputError
+from ..evals.critics import read_scores
 from ..forge import open_forge
 from ..forge.actions import actions_context
 from ..monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
 from ..monitor.sla import batch_sla_record, vendor_sla
 from ..quality.health import label_health
+from ..store import open_store
 from ..train.runs import find_run, git_commit, latest_run
 from .data import ReportData, verdict_of
 from .output import write_report
@@ -172,12 +175,27 @@ def batch_summaries(
             counts: dict[str, int] = {}
             for issue in report.warnings:
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
-            df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
-            health.append(label_health(df, config, warnings=counts))
+            df = read_batch(file, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
+            health.append(label_health(df, config, warnings=counts, critic_scores=_critic_scores(config, report.batch_id)))
             if sla_records is not None:
                 vendor = vendors.get(report.batch_id) or "unknown"
                 sla_records.append(batch_sla_record(df, vendor, str(report.batch_id), None, config=config))
     return validation, health
+
+
+def _critic_scores(config: Config, batch_id: str | None) -> Any:
+    """The latest critic scores stored beside an ingested batch (its manifest's ``critic_scores``), or None."""
+    import tempfile
+
+
+    found = find_batch(config, batch_id) if batch_id else None
+    entries = (found[1].get("critic_scores") or []) if found else []
+    if not entries:
+        return None
+    with tempfile.TemporaryDirectory(prefix="alignment-ci-critic-") as tmp:
+        local = Path(tmp) / "scores.jsonl"
+        open_store(config).get_blob_to_path(entries[-1]["sha256"], local)
+        return read_scores(local)[0]
 
 
 def _manifests(config: Config) -> dict[str, dict[str, Any]]:

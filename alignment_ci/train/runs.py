@@ -210,7 +210,7 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
         for batch in batches:
             local = Path(tmp) / f"{batch['sha256']}.parquet"
             store.get_blob_to_path(batch["sha256"], local)
-            df = read_batch(local, default_dimension=config.taxonomy.default_dimension)
+            df = read_batch(local, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
             df = drop_excluded(df, batch.get("excluded_raters") or [])  # the manifest's reviewed exclusions
 
             raters.update(pseudonymize(str(r)) for r in df["rater_id"].unique())
