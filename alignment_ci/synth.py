@@ -14,8 +14,10 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
+
+from .formats.prefill import LS_CHOICE
+from .jsonl import write_jsonl  # noqa: F401  (the one JSONL writer; tests and scripts import it from here too)
 
 MODELS = {"atlas-7b": 0.8, "borealis-3b": 0.2, "cirrus-1b": -0.3, "drift-base": -0.7}
 
@@ -213,14 +215,6 @@ def make_planted_batch(
     return PlantedBatch(rows, truth, flipped)
 
 
-def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
-
-
 def make_bad_batch_lines(batch_id: str = "demo-batch-002") -> list[str]:
     """A small vendor batch with the mistakes vendors make; every one is an error."""
     good = make_pairwise_batch(batch_id=batch_id, n_items=3, raters_per_item=2, seed=7)
@@ -238,7 +232,6 @@ def labelstudio_export(rows: list[dict[str, Any]], tasks: list[dict[str, Any]]) 
     """A Label Studio JSON export of ``rows`` judged on prefilled ``tasks`` (import format, with
     ``predictions``): each rater ``rNN`` is user ``NN``; a gold item gets a ground-truth
     annotation by user 900 (the expert). Simulates the round trip through Label Studio."""
-    from .formats.prefill import LS_CHOICE
 
     labels = {**LS_CHOICE, "skip": "Skip (cannot judge)"}
     by_item: dict[tuple[str, str], list[dict[str, Any]]] = {}

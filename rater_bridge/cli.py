@@ -15,6 +15,16 @@ from rich.markup import escape
 
 from alignment_ci.cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 from alignment_ci.commands.importers import DimensionOpt, labelstudio_app
+from alignment_ci.errors import InputError
+from .app import create_app, open_bridge
+from .auth import add_vendor, issue_token, list_vendors, revoke_tokens
+from .batches import mark_batch
+from .db import create_tables, make_engine, session_factory
+from .labelstudio import LabelStudioClient, connect as connect_project
+from .logs import ACCESS_LOGGER
+from .settings import database_url
+from .sla import bridge_sla
+from .webhooks import bind_project, issue_webhook_token, signing_key as vendor_signing_key
 
 app = typer.Typer(help="The rater bridge: the service vendors push batches to and pull tasks from.", no_args_is_help=True)
 vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=True)
@@ -22,9 +32,6 @@ app.add_typer(vendor_app, name="vendor")
 
 
 def _sessions(config):
-    from .db import create_tables, make_engine, session_factory
-    from .settings import database_url
-
     engine = make_engine(database_url(config))
     create_tables(engine)
     return session_factory(engine)
@@ -42,8 +49,6 @@ def serve(
 
     import uvicorn
 
-    from .app import create_app
-    from .logs import ACCESS_LOGGER
 
     cfg = _config(config)
     handler = logging.StreamHandler(sys.stderr)
@@ -63,7 +68,6 @@ def vendor_add(
     format: FormatOpt = Format.text,
 ) -> None:
     """Add a vendor and print its API token. The token is shown only this once."""
-    from .auth import add_vendor
 
     with _sessions(_config(config))() as s:
         vendor, token = add_vendor(s, name)
@@ -81,7 +85,6 @@ def vendor_token(
     format: FormatOpt = Format.text,
 ) -> None:
     """Issue another token for a vendor (rotation: revoke the old ones afterwards)."""
-    from .auth import issue_token
 
     with _sessions(_config(config))() as s:
         token = issue_token(s, name)
@@ -102,10 +105,7 @@ def vendor_webhook_token(
     """Issue a webhook-only token for Label Studio's webhook headers (`Authorization: Bearer <token>`); it opens no other route."""
     import os
 
-    from alignment_ci.errors import InputError
 
-    from .webhooks import bind_project, issue_webhook_token
-    from .webhooks import signing_key as vendor_signing_key
 
     cfg = _config(config)
     master_env = cfg.bridge.labelstudio_secret_env
@@ -135,7 +135,6 @@ def vendor_revoke(
     format: FormatOpt = Format.text,
 ) -> None:
     """Revoke every token of a vendor."""
-    from .auth import revoke_tokens
 
     with _sessions(_config(config))() as s:
         n = revoke_tokens(s, name)
@@ -145,7 +144,6 @@ def vendor_revoke(
 @vendor_app.command("list")
 def vendor_list(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """List vendors and the prefixes of their live tokens."""
-    from .auth import list_vendors
 
     with _sessions(_config(config))() as s:
         vendors = list_vendors(s)
@@ -166,8 +164,6 @@ def mark(
     format: FormatOpt = Format.text,
 ) -> None:
     """Record a batch's pull-request outcome; vendors read it from GET /v1/batches/{id}."""
-    from .app import open_bridge
-    from .batches import mark_batch
 
     bridge = open_bridge(_config(config))
     try:
@@ -185,8 +181,6 @@ def sla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Each vendor's turnaround, decisions per rater-hour, agreement and gold accuracy against its SLA."""
-    from .app import open_bridge
-    from .sla import bridge_sla
 
     bridge = open_bridge(_config(config))
     try:
@@ -233,9 +227,6 @@ def connect(
     format: FormatOpt = Format.text,
 ) -> None:
     """Create the project from the taxonomy config, import queue tasks, bind it to the vendor and register the webhook."""
-    from .app import open_bridge
-    from .labelstudio import LabelStudioClient
-    from .labelstudio import connect as connect_project
 
     bridge = open_bridge(_config(config))
     client = LabelStudioClient(url, token, verify=str(ca_bundle) if ca_bundle else True)

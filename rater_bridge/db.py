@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from alignment_ci.monitor.queue import create_schema, make_engine as queue_engine, metadata as queue_metadata
 
 BATCH_STATUSES = ("received", "rejected", "pr_open", "gates_passed", "gates_failed", "merged", "failed")
 """``received``: accepted and being published; ``failed``: publishing failed (push again, it is
@@ -146,7 +147,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     with a connection pool large enough for the service's worker threads."""
     from sqlalchemy.engine import make_url
 
-    from alignment_ci.monitor.queue import make_engine as queue_engine
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
@@ -180,7 +180,6 @@ def make_read_engine(url: str, write_engine: Engine) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     """Create the bridge's tables and the rater queue's (idempotent)."""
-    from alignment_ci.monitor.queue import create_schema
 
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
@@ -192,7 +191,6 @@ def create_tables(engine: Engine) -> None:
 
 def drop_tables(engine: Engine) -> None:
     """Drop the bridge's and the queue's tables (tests start PostgreSQL databases afresh)."""
-    from alignment_ci.monitor.queue import metadata as queue_metadata
 
     queue_metadata.drop_all(engine)
     Base.metadata.drop_all(engine)

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from alignment_ci.demo import run_demo
 
 
+@pytest.mark.slow  # the whole loop, about a third of the suite's time: `make test-slow`
 def test_demo_runs_end_to_end(tmp_path: Path):
     console = Console(record=True, width=120)
     summary = run_demo(tmp_path / "ws", console=console)

@@ -14,7 +14,7 @@ from alignment_ci.data.validate import validate_file
 from alignment_ci.errors import InputError
 from alignment_ci.formats.argilla import read_argilla_export
 from alignment_ci.formats.labelstudio import labeling_config, read_labelstudio_export
-from alignment_ci.quality.pairs import write_jsonl
+from alignment_ci.jsonl import write_jsonl
 from alignment_ci.quality.raters import rater_report
 
 RLHF_TASKS = [

@@ -12,6 +12,11 @@ from rich.markup import escape
 from ..atomic import write_atomic
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..errors import InputError
+from ..evals.critics import read_scores, resolve_critic, score_batch
+from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, queue_items, suggestions
+from ..monitor.queue import enqueue, open_queue, session_scope
+from ..quality.critic import anchoring, critic_agreement, critic_view, triage
+from ..quality.load import load_valid_batch
 
 # The library modules behind these commands load pandas (and a critic, torch): imported in the
 # commands, so `alignment-ci --help` stays light (tests/test_cli.py).
@@ -23,7 +28,6 @@ ScoresOpt = Annotated[Path, typer.Option("--scores", "-s", help="Critic scores f
 
 
 def _batch(file: Path, cfg):  # noqa: ANN001, ANN202
-    from ..quality.load import load_valid_batch
 
     df, _ = load_valid_batch(file, cfg)
     return df
@@ -42,8 +46,6 @@ def critic_score(
     """Score every response of a pairwise batch with a critic. The scores go beside the batch, never in place of
     human labels: into the artifact store with a `critic_scores` entry in the batch's manifest and a lineage
     entry when the batch is ingested, and/or to --out."""
-    from ..evals.critics import resolve_critic, score_batch
-    from ..formats.prefill import agent_name
 
     cfg = _config(config)
     df = _batch(file, cfg)
@@ -69,8 +71,6 @@ def critic_triage(
 ) -> None:
     """Rank items for adjudication and audits: the consensus contradicting a confident critic first, then an
     unsure critic with split raters."""
-    from ..evals.critics import read_scores
-    from ..quality.critic import triage
 
     cfg = _config(config)
     df = _batch(file, cfg)
@@ -100,8 +100,6 @@ def critic_review(
 ) -> None:
     """Critic agreement with the consensus (per dimension and per rater, with the stronger flag) and the
     anchoring check on gold items that carried a deliberately wrong suggestion. Exit 1 when a rater is flagged."""
-    from ..evals.critics import read_scores
-    from ..quality.critic import anchoring, critic_agreement
 
     cfg = _config(config)
     df = _batch(file, cfg)
@@ -148,10 +146,6 @@ def critic_prefill(
         raise InputError(f"--tool {tool!r}: expected labelstudio, argilla or queue")
     if tool != "queue" and out_file is None:
         raise InputError(f"--tool {tool}: give --out FILE for the file to import")
-    from ..evals.critics import read_scores
-    from ..formats.prefill import agent_name, argilla_records, labelstudio_tasks, queue_items, suggestions
-    from ..monitor.queue import enqueue, open_queue, session_scope
-    from ..quality.critic import critic_view
 
     cfg = _config(config)
     df = _batch(file, cfg)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TASK_TYPES = ("pairwise", "likert", "ranking")
+from ..config import TASK_TYPES  # noqa: F401  (defined once, in config.py; the data modules import it from here)
+
 CHOICES = ("a", "b", "tie", "skip")
 GOLD_CHOICES = ("a", "b", "tie")
 MIN_RESPONSES, MAX_RESPONSES = 2, 9

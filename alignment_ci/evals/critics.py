@@ -43,6 +43,7 @@ from ..lineage import LineageLog
 from ..store import open_store
 from ..train.runs import find_run, model_dir_for
 from .scoring import check_model_dir
+from .scoring import RewardModel
 
 CRITIC_KINDS: dict[str, str] = {
     "reward": "alignment_ci.evals.critics:RewardCritic",
@@ -65,8 +66,6 @@ class RewardCritic:
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        from .scoring import RewardModel
-
         self._rm = RewardModel(self.path, batch_size=self.batch_size)
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:

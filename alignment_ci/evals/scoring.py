@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..lazy import heavy_module
 
 
 def check_model_dir(path: str | Path, what: str) -> Path:
@@ -37,12 +38,11 @@ class RewardModel:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..train.stages.common import quiet_transformers
 
         self.path = check_model_dir(path, "reward model")
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        with quiet_transformers():
+        with heavy_module("stages.common").quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.model = AutoModelForSequenceClassification.from_pretrained(self.path)
         if getattr(self.model.config, "num_labels", 1) != 1:
@@ -58,7 +58,6 @@ class RewardModel:
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Rewards ``r(x, y)`` of each ``(prompt, response)``: the model's scalar on
         ``prompt + response + eos``."""
-        from ..train.stages.common import score_texts
 
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
@@ -66,7 +65,7 @@ class RewardModel:
             return np.zeros(0)
         eos = self.tokenizer.eos_token or ""
         texts = [f"{p}{r}{eos}" for p, r in zip(prompts, responses)]
-        return np.asarray(score_texts(self.model, self.tokenizer, texts, batch_size=self.batch_size), dtype=float)
+        return np.asarray(heavy_module("stages.common").score_texts(self.model, self.tokenizer, texts, batch_size=self.batch_size), dtype=float)
 
     def margins(self, pairs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """``r(x, chosen) - r(x, rejected)`` for each pair."""

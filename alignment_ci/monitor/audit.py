@@ -32,16 +32,17 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import Config
+from ..data.manifest import iter_manifests
 from ..errors import InputError
+from ..store import open_store
 
 JUDGMENT_COLUMNS = ("choice", "rating", "ranking", "safety_flag", "hallucination_flag")
 FLAGS = ("safety_flag", "hallucination_flag")
 
 
-def merged_labels(config: Any, store: Any = None) -> pd.DataFrame:
+def merged_labels(config: Config, store: Any = None) -> pd.DataFrame:
     """All ingested label rows, with ``vendor`` and ``batch_id`` (empty frame when none)."""
-    from ..data.manifest import iter_manifests
-    from ..store import open_store
 
     manifests = [data for _, data in iter_manifests(config) if isinstance(data.get("sha256"), str)]
     if not manifests:

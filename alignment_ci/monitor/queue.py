@@ -95,6 +95,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
+from ..config import TASK_TYPES, Config
 from ..data.contract import CHOICES
 from ..errors import AlignmentCIError, InputError
 from .settings import QueueSettings
@@ -103,7 +104,6 @@ STATUSES = ("queued", "assigned", "done", "released")
 CLAIMABLE = ("queued", "released")
 KINDS = ("task", "gold", "calibration")
 PHASES = ("onboarding", "calibration")
-TASK_TYPES = ("pairwise", "likert", "ranking")
 GENERIC_WARNING = "This task contains sensitive content ({category})."
 
 
@@ -296,7 +296,7 @@ def create_schema(engine: Engine) -> None:
             index.create(engine, checkfirst=False)
 
 
-def database_url(config: Any) -> str:
+def database_url(config: Config) -> str:
     """``bridge.database_url`` with a relative SQLite path resolved against ``config.root``."""
     url = make_url(config.bridge.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -308,7 +308,7 @@ def database_url(config: Any) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def open_queue(config: Any) -> Engine:
+def open_queue(config: Config) -> Engine:
     """The configured queue database, with its tables created."""
     engine = make_engine(database_url(config))
     create_schema(engine)

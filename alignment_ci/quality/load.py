@@ -8,13 +8,13 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
+from ..data.readers import read_batch
+from ..data.validate import validate_file
 from ..errors import InputError
 
 
 def load_valid_batch(path: str | Path, config: Config, *, task_type: str | None = None) -> tuple[pd.DataFrame, Any]:
     """Validate ``path`` and read it as the canonical frame; InputError if it is rejected."""
-    from ..data.readers import read_batch
-    from ..data.validate import validate_file
 
     report = validate_file(path, config, task_type=task_type)
     if not report.accepted:
