@@ -99,6 +99,15 @@ def _scan(data: bytes, starts: np.ndarray, per_line: bool) -> _Scan:
     return _Scan(pos[structural], seg[structural], char[structural], depth[structural], quote_pos, starts)
 
 
+def _check_row_bytes(starts: np.ndarray, ends: np.ndarray, first_line: int, limits: ValidationLimits, prefix: str) -> None:
+    """Raise for the first line of a block longer than ``max_row_bytes``."""
+    lengths = ends - starts
+    long = np.flatnonzero(lengths > limits.max_row_bytes)
+    if len(long):
+        i = int(long[0])
+        raise row_too_long(first_line + i, int(lengths[i]), limits, prefix)
+
+
 def check_json_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int,
                      limits: ValidationLimits, source: str = "") -> _Scan | None:
     """Raise :class:`LimitExceeded` when a line of a JSONL ``block`` (lines at ``starts``..
@@ -106,11 +115,7 @@ def check_json_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, first_l
     prefix = f"{source}: " if source else ""
     if len(starts) == 0:
         return None
-    lengths = ends - starts
-    long = np.flatnonzero(lengths > limits.max_row_bytes)
-    if len(long):
-        i = int(long[0])
-        raise row_too_long(first_line + i, int(lengths[i]), limits, prefix)
+    _check_row_bytes(starts, ends, first_line, limits, prefix)
     scan = _scan(block, starts, per_line=True)
     deep = np.flatnonzero(scan.depth > limits.max_depth)
     if len(deep):
@@ -180,11 +185,7 @@ def within_depth(block: bytes, starts: np.ndarray, ends: np.ndarray, first_line:
     raises for a line over ``max_row_bytes``. False means: scan the structure."""
     if len(starts) == 0:
         return True
-    lengths = ends - starts
-    long = np.flatnonzero(lengths > limits.max_row_bytes)
-    if len(long):
-        i = int(long[0])
-        raise row_too_long(first_line + i, int(lengths[i]), limits, f"{source}: " if source else "")
+    _check_row_bytes(starts, ends, first_line, limits, f"{source}: " if source else "")
     openers = np.flatnonzero(np.frombuffer(block.translate(_OPENERS_TABLE), dtype=np.bool_))
     if len(openers) <= limits.max_depth:
         return True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -128,10 +129,8 @@ def _dir_digest(path: Path) -> str:
 
 
 def _num_labels(path: Path) -> int:
-    import json
-
-    return int(json.loads((path / "config.json").read_text()).get("num_labels") or len(
-        json.loads((path / "config.json").read_text()).get("id2label") or {}) or 2)
+    config = json.loads((path / "config.json").read_text())
+    return int(config.get("num_labels") or len(config.get("id2label") or {}) or 2)
 
 
 def _hub_snapshot(name: str, revision: str | None) -> Path:
@@ -200,8 +199,6 @@ def score_frame(df: pd.DataFrame, critic: Critic) -> pd.DataFrame:
 
 def sidecar_bytes(scores: pd.DataFrame, identity: dict[str, Any], batch_sha256: str | None) -> bytes:
     """The sidecar file: JSON Lines, a header line with the critic, then one score per line."""
-    import json
-
     header = {"critic": identity, "batch_sha256": batch_sha256, "rows": int(len(scores))}
     buf = io.StringIO()
     buf.write(json.dumps({"_header": header}, sort_keys=True) + "\n")
