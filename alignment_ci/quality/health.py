@@ -18,6 +18,18 @@ from .critic import anchoring, critic_agreement, triage
 from .raters import rater_report
 
 
+UNREAD_TEXT = ("prompt", "response_a", "response_b", "response", "rationale")
+"""Free-text columns no part of label health reads (a ranking's ``responses`` are: its agreement
+units are response pairs). :func:`label_health` drops them first, so that splitting the frame by
+dimension, rater or task type does not copy megabytes of text; readers can skip them
+(:func:`health_columns`)."""
+
+
+def health_columns(names: list[str]) -> list[str]:
+    """The columns of ``names`` that :func:`label_health` reads."""
+    return [c for c in names if c not in UNREAD_TEXT]
+
+
 def _distribution(series: pd.Series) -> dict[str, int]:
     counts = series.dropna().value_counts().sort_index()
     return {str(int(k)) if isinstance(k, float) and k.is_integer() else str(k): int(v) for k, v in counts.items()}
@@ -38,6 +50,7 @@ def label_health(
     agreement fails on any dimension, ``warn`` when raters are flagged or agreement is
     inconclusive, else ``pass``.
     """
+    df = df.drop(columns=[c for c in UNREAD_TEXT if c in df.columns])
     rows = len(df)
     per_item = df.groupby(["item_id", "dimension"]).size() if rows else pd.Series(dtype=int)
     gold = df["is_gold"].fillna(False).astype(bool) if "is_gold" in df else pd.Series(False, index=df.index)
@@ -59,7 +72,8 @@ def label_health(
         },
     }
     dims: dict[str, Any] = {}
-    for dim, part in df.groupby("dimension", sort=True):
+    split = df[[c for c in ("dimension", "item_id", "choice", "rating") if c in df.columns]]  # what the loop reads
+    for dim, part in split.groupby("dimension", sort=True):
         entry: dict[str, Any] = {"rows": int(len(part)), "items": int(part["item_id"].nunique())}
         if "choice" in part:
             entry["choices"] = _distribution(part["choice"])
