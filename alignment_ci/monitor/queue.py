@@ -896,9 +896,11 @@ def next_tasks(
     settings = settings or QueueSettings()
     now = _utc(now) or utcnow()
     rng = rng or random.Random(secrets.randbits(64))
-    rater = register_rater(session, vendor, rater_id, now=now)
+    rater = None
     if _is_postgres(session):  # one claim at a time per rater: its served counters are read-modify-write
-        session.refresh(rater, with_for_update=True)
+        rater = session.scalar(select(Rater).where(Rater.vendor == vendor, Rater.rater_id == rater_id).with_for_update())
+    if rater is None:  # unknown until now (a row this transaction inserts is locked by it)
+        rater = register_rater(session, vendor, rater_id, now=now)
 
     if dimension is not None:
         dimensions = [dimension]
