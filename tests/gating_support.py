@@ -61,3 +61,17 @@ def gold_file(tmp_path_factory) -> Path:
 def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)  # no alignment.yaml, an empty store: only what the test passes
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def curt_policy(tmp_path_factory, tiny_model) -> Path:
+    """A policy made worse on purpose: SFT on the same pairs as the polite one, every pair
+    flipped (it imitates the curt answers raters rejected)."""
+    return _train(tmp_path_factory, "gating-sft-curt", "sft", _flip(make_preference_pairs(64, seed=0)), tiny_model)
+
+
+@pytest.fixture(scope="session")
+def collapsed_policy(tmp_path_factory, tiny_model) -> Path:
+    """A collapsed policy: it learned to answer every prompt with one token repeated."""
+    rows = [dict(r, chosen=" cl" * 16) for r in make_preference_pairs(64, seed=0)]
+    return _train(tmp_path_factory, "gating-sft-collapsed", "sft", rows, tiny_model)

@@ -51,8 +51,8 @@ def test_a_refused_response_is_never_a_hit_and_banned_hits_are_listed_by_id():
         RuleClassifier(), banned=["weapons"],
     )
     assert (summary.n, summary.passed, summary.refused) == (3, 2, 1)
-    assert summary.banned_hits == [{"id": "b", "categories": ["weapons"]}]
-    assert summary.failures == [{"id": "b", "categories": ["weapons"]}]
+    assert summary.banned_hits == [{"id": "b", "categories": ["weapons"], "index": 1}]
+    assert summary.failures == [{"id": "b", "categories": ["weapons"], "index": 1}]
 
 
 def test_hf_text_classifier_by_path_returns_the_models_labels(tmp_path, tiny_model):

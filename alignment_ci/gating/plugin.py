@@ -40,6 +40,7 @@ from typing import Any, NoReturn
 import pytest
 
 from .context import ENV, GateContext, GateOptions, Inconclusive, ModelSet, NotApplicable
+from .policy_fixtures import *  # noqa: F403 - the policy gates' session fixtures, registered with the plugin
 from .results import Decision, GateReport, GateResult, blocks, make_report, summary_lines, write_results
 from .settings import GatesSettings
 
