@@ -111,7 +111,10 @@ def _validation(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _example(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, **{k: str(e.get(k) if e.get(k) is not None else "") for k in ("slice", "prompt", "candidate", "baseline")}}
+    scores = e.get("scores") if isinstance(e.get("scores"), dict) else {}
+    return {**e, **{k: str(e.get(k) if e.get(k) is not None else "") for k in ("slice", "prompt", "candidate", "baseline")},
+            "judge": str(e.get("judge") or "reward model"),
+            "scores": {str(k): v for k, v in scores.items() if isinstance(v, dict)}}
 
 
 def normalized(data: ReportData) -> ReportData:
