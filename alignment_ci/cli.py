@@ -49,6 +49,9 @@ from .commands import gate as _gate_commands  # noqa: E402
 
 manifest_app.command("changed")(_changes_commands.manifest_changed)
 app.add_typer(_gate_commands.app, name="gate")
+from .commands import baseline as _baseline_commands  # noqa: E402
+
+app.add_typer(_baseline_commands.app, name="baseline")
 from .commands import cost as _cost_commands  # noqa: E402
 from .commands import importers as _import_commands  # noqa: E402
 from .commands import monitor as _monitor_commands  # noqa: E402

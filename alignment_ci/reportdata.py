@@ -107,9 +107,9 @@ def _evals_from_gates(gates: list[dict[str, Any]] | None, data: dict[str, Any] |
         if isinstance(details.get("slices"), list) and "win_rates" not in found:
             found["win_rates"] = details["slices"]
         if isinstance(details.get("examples"), list) and "examples" not in found:
-            found["examples"] = details["examples"]  # the win_rate gate's side-by-side answers
+            found["examples"] = details["examples"]  # the policy_winrate gate's side-by-side answers
         name = str(g.get("gate", ""))
-        if name.startswith(("regression/", "win_rate/independent/")) and details.get("win_rate") is not None:
+        if name.startswith(("regression/", "policy_winrate/independent/")) and details.get("win_rate") is not None:
             lower = details.get("lower_bound")
             wins.append({"slice": details.get("slice") or name.rsplit("/", 1)[1], "win_rate": details["win_rate"],
                          "n": details.get("n", g.get("n")), "interval": [lower, 1.0] if lower is not None else None})

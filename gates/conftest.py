@@ -1,20 +1,11 @@
-"""Shared fixtures of the gate suites in this directory.
+"""Shared fixtures of this repository's own gates.
 
-The alignment-ci plugin (``alignment_ci.gating.plugin``) provides the core fixtures:
-``candidate``, ``baseline``, ``reward_model``, ``gold_set``, ``eval_set``, ``slices``,
-``safety_suite``, ``gate_config`` and ``gate``. Add your own gate files beside the
-built-in ones (``test_*.py``, each gate marked ``@pytest.mark.gate("name")``) and put
-fixtures they share here.
+The built-in gates (gold, calibration, regression, reward hacking, safety, hallucination,
+label quality) ship inside alignment-ci (``alignment_ci/gating/builtin/``) and run on every
+candidate; this directory holds what the repository adds: its own gates (``test_*.py``, each
+gate marked ``@pytest.mark.gate("name")``), and overrides (a gate here with the name of a
+built-in replaces it). The plugin provides the core fixtures: ``candidate``, ``baseline``,
+``reward_model``, ``gold_set``, ``eval_set``, ``held_out_pairs``, ``slices``,
+``safety_suite``, ``label_batches``, ``gate_config`` and ``gate`` (docs/gates.md). Put
+fixtures this directory's gates share here.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def held_out_pairs(eval_set: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The eval rows that are preference pairs (``prompt``, ``chosen``, ``rejected``)."""
-    return [r for r in eval_set if r.get("chosen") and r.get("rejected")]

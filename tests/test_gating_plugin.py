@@ -39,7 +39,7 @@ def run(root: Path, files: dict[str, str], settings: dict | None = None, **optio
         settings_file.write_text(json.dumps(settings))
     opts = GateOptions(results_dir=str(root / "out"), gates_settings=str(settings_file) if settings_file else None,
                        **options)
-    return run_gates(opts, gates_dir=gates)
+    return run_gates(opts, gates_dir=gates, builtin=False)
 
 
 def by_gate(report) -> dict:
@@ -212,20 +212,23 @@ def test_no_candidate_makes_model_gates_inconclusive_with_the_reason(workdir):
     result = run(workdir, {"test_needs_rm.py": NEEDS_RM})
     gold = by_gate(result.report)["gold"]
     assert gold.outcome == "inconclusive"
-    assert gold.reason.startswith("no candidate: no candidate given: pass --candidate RUN, or --candidate-rm DIR")
+    assert gold.reason.startswith("no candidate: no candidate given: pass --candidate CANDIDATE (a candidate id or a "
+                                  "run key), or --candidate-rm DIR")
     assert result.report.candidate["problem"] is not None
     assert result.report.verdict == "fail"
 
 
-def test_a_candidate_without_a_reward_model_skips_reward_model_gates(workdir, tmp_path):
+def test_a_candidate_without_a_reward_model_makes_reward_model_gates_inconclusive(workdir, tmp_path):
+    """A gate that cannot run because the candidate lacks its model blocks: never a quiet skip."""
     policy = tmp_path / "policy"
     policy.mkdir()
     (policy / "config.json").write_text("{}")
     result = run(workdir, {"test_needs_rm_policy_only.py": NEEDS_RM}, candidate_policy=str(policy))
     gold = by_gate(result.report)["gold"]
-    assert (gold.outcome, gold.blocks) == ("skipped", False)
-    assert gold.reason == f"the candidate (--candidate-policy {policy}) has no reward model"
-    assert result.report.verdict == "pass"
+    assert (gold.outcome, gold.blocks) == ("inconclusive", True)
+    assert gold.reason.startswith(f"the candidate (--candidate-policy {policy}) has no reward model: pass the "
+                                  "candidate record")
+    assert result.report.verdict == "fail"
 
 
 def test_a_missing_run_key_names_it(workdir):
@@ -254,3 +257,46 @@ def test_runs_from_two_directories_with_the_same_file_name_do_not_share_modules(
     b = run(second, {"test_same_name.py": INCONCLUSIVE})
     assert [r.gate for r in a.report.results] == ["strict", "experimental"]
     assert [r.gate for r in b.report.results] == ["thin"]
+
+
+OVERRIDE = """
+@pytest.mark.gate("hallucination")
+def test_my_hallucination(gate):
+    gate.record(Decision("pass", "the repository's own rule"))
+"""
+
+
+def test_a_repository_gate_replaces_the_built_in_of_the_same_name_and_config_turns_gates_off(workdir):
+    gates = write_gates(workdir, {"test_override.py": OVERRIDE})
+    settings = workdir / "gates-settings.json"
+    settings.write_text(json.dumps({"disabled": ["gold", "calibration", "regression", "reward_hacking", "safety",
+                                                 "label_quality", "policy_health", "policy_winrate"]}))
+    result = run_gates(GateOptions(results_dir=str(workdir / "out"), gates_settings=str(settings)), gates_dir=gates)
+    rows = by_gate(result.report)
+    # the repository's hallucination gate ran instead of the built-in one (which would skip: no flags)
+    assert (rows["hallucination"].outcome, rows["hallucination"].reason) == ("pass", "the repository's own rule")
+    assert rows["hallucination"].nodeid == "test_override.py::test_my_hallucination"
+    assert [r.gate for r in result.report.results].count("hallucination") == 1
+    # turned-off gates are listed as skipped with the setting as the reason, and never block
+    assert (rows["gold"].outcome, rows["gold"].blocks) == ("skipped", False)
+    assert rows["gold"].reason == "turned off in alignment.yaml (gates.disabled lists 'gold')"
+    assert result.report.verdict == "pass"
+
+
+def test_builtin_false_reports_every_built_in_as_skipped(workdir):
+    gates = write_gates(workdir, {"test_own.py": SHADOW})
+    settings = workdir / "gates-settings.json"
+    settings.write_text(json.dumps({"builtin": False}))
+    result = run_gates(GateOptions(results_dir=str(workdir / "out"), gates_settings=str(settings)), gates_dir=gates)
+    rows = by_gate(result.report)
+    assert {rows[g].outcome for g in ("gold", "calibration", "regression", "safety")} == {"skipped"}
+    assert rows["gold"].reason == "built-in gates are turned off in alignment.yaml (gates.builtin: false)"
+    assert (rows["strict"].outcome, rows["experimental"].outcome) == ("pass", "fail")
+    assert result.report.verdict == "pass"
+
+
+def test_the_built_in_gates_run_without_a_gates_directory(workdir):
+    result = run_gates(GateOptions(results_dir=str(workdir / "out")))
+    rows = by_gate(result.report)
+    assert "gold" in rows and rows["gold"].outcome == "inconclusive"
+    assert result.report.verdict == "fail"

@@ -46,9 +46,9 @@ def test_policy_trained_on_flipped_pairs_is_blocked_with_its_regression_in_the_r
     options = GateOptions(candidate_policy=str(curt_policy), candidate_rm=str(healthy_rm),
                           baseline_policy=str(polite_policy), baseline_rm=str(trained_reward.model_dir),
                           results_dir=str(isolated / "out"))
-    run = run_gates(options, gates_dir=GATES, select="win_rate")
+    run = run_gates(options, gates_dir=GATES, select="policy_winrate")
     found = results(run)
-    independent, own = found["win_rate/independent/all"], found["win_rate/candidate/all"]
+    independent, own = found["policy_winrate/independent/all"], found["policy_winrate/candidate/all"]
     assert (independent.outcome, own.outcome) == ("fail", "fail")
     assert independent.details["losses"] == independent.n == 48 and independent.value == 0.0
     assert independent.details["sign_test_p"] < 1e-10
@@ -56,7 +56,7 @@ def test_policy_trained_on_flipped_pairs_is_blocked_with_its_regression_in_the_r
     assert independent.details["judge_model"] == str(trained_reward.model_dir)
     assert own.details["judge_model"] == str(healthy_rm)
     for part in ("how_to", "advice", "writing", "explain"):
-        assert found[f"win_rate/independent/slice={part}"].outcome == "fail"
+        assert found[f"policy_winrate/independent/slice={part}"].outcome == "fail"
     assert run.exit_code == 1
     timings = independent.details["timings"]
     assert timings["generate_calls"] == 2 * 3  # 48 prompts, 16 per batch, two policies
@@ -127,21 +127,21 @@ def test_the_same_policy_passes_and_the_judge_must_not_be_the_candidates_own(iso
     options = GateOptions(candidate_policy=str(polite_policy), candidate_rm=str(healthy_rm),
                           baseline_policy=str(polite_policy), baseline_rm=str(trained_reward.model_dir),
                           results_dir=str(isolated / "out"))
-    run = run_gates(options, gates_dir=GATES, select="win_rate or policy_health")
+    run = run_gates(options, gates_dir=GATES, select="policy_winrate or policy_health")
     found = results(run)
     # identical answers tie: win rate exactly one half, bound one half, above 0.45
-    assert (found["win_rate/independent/all"].outcome, found["win_rate/independent/all"].value) == ("pass", 0.5)
+    assert (found["policy_winrate/independent/all"].outcome, found["policy_winrate/independent/all"].value) == ("pass", 0.5)
     assert {r.outcome for g, r in found.items() if g.startswith("policy_health/")} == {"pass"}
     assert found["policy_health/length"].value == 1.0
     assert run.report.verdict == "pass"
     data = json.loads(Path(run.report.paths["json"]).read_text())
-    stored = next(g for g in data["gates"] if g["gate"] == "win_rate/independent/all")
+    stored = next(g for g in data["gates"] if g["gate"] == "policy_winrate/independent/all")
     assert len(stored["details"]["examples"]) == 48
 
     own = tmp_path / "own-judge.yaml"
-    own.write_text(f"win_rate: {{judge: {json.dumps(str(healthy_rm))}}}\n")
+    own.write_text(f"policy_winrate: {{judge: {json.dumps(str(healthy_rm))}}}\n")
     options.gates_settings = str(own)
-    found = results(run_gates(options, gates_dir=GATES, select="win_rate"))
-    independent = found["win_rate/independent/all"]
+    found = results(run_gates(options, gates_dir=GATES, select="policy_winrate"))
+    independent = found["policy_winrate/independent/all"]
     assert independent.outcome == "inconclusive" and independent.blocks
     assert "is the candidate's own reward model" in independent.reason

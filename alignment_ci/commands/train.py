@@ -11,10 +11,10 @@ from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 
-app = typer.Typer(help="Train a stage (reward, sft, dpo, grpo, rloo), cached by content.", invoke_without_command=True)
+app = typer.Typer(help="Train the pipeline into one candidate (or one --stage), cached by content.", invoke_without_command=True)
 models_app = typer.Typer(help="Models for offline use.", no_args_is_help=True)
 
-StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo or rloo.")]
+StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo or rloo (default: every stage of training.pipeline, recorded as one candidate).")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", "-b", help="local or modal (default: training.backend).")]
 
 
@@ -49,22 +49,48 @@ def train(
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
-    """Train STAGE on the dataset snapshot (parents first); print the run record (`cached: true` on a cache hit)."""
+    """Train the pipeline (training.pipeline, e.g. reward → sft → dpo) and print its candidate record; with
+    --stage, train that stage alone (parents first) and print its run record (`cached: true` on a cache hit)."""
     if ctx.invoked_subcommand is not None:
         return
     from ..errors import InputError
     from ..train.runs import train as train_stage
+    from ..train.runs import train_pipeline
 
-    if stage is None:
-        raise InputError("--stage is required: reward, sft, dpo, grpo or rloo")
     cfg = _config(config)
-    if backend == "modal" or (backend is None and cfg.training.job(stage).backend == "modal"):
+    stages = [stage] if stage is not None else list(cfg.training.pipeline)
+    if backend == "modal" or (backend is None and any(cfg.training.job(s).backend == "modal" for s in stages)):
         from ..train.backends.modal import require_credentials
 
         require_credentials()
+    if stage is None:
+        if detach:
+            raise InputError("--detach needs --stage: a pipeline's stages wait for each other; detach its last stage")
+        with _progress(format is Format.text) as factory:
+            candidate = train_pipeline(cfg, backend=backend, progress=factory)
+        emit(_public_candidate(candidate), format, _render_candidate)
+        return
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
     emit(_public(record), format, _render_run)
+
+
+def _public_candidate(candidate: dict[str, Any]) -> dict[str, Any]:
+    """The candidate record, each stage's run in the contract's shape under ``run_records``."""
+    runs = candidate.get("run_records") or {}
+    return {**{k: v for k, v in candidate.items() if k != "run_records"},
+            "cached": all(r.get("cached") for r in runs.values()),
+            "run_records": {s: _public(r) for s, r in runs.items()}}
+
+
+def _render_candidate(candidate: dict[str, Any]) -> None:
+    for record in candidate["run_records"].values():
+        _render_run(record)
+    roles = ", ".join(f"{role.replace('_', ' ')} {candidate[role]}" for role in ("reward_model", "reference", "policy")
+                      if candidate.get(role))
+    tag = "recorded" if candidate.get("recorded") else "already recorded"
+    out.print(f"candidate {candidate['candidate_id']} ({tag}): {escape(roles)}")
+    out.print(f"gate it with `alignment-ci gate --candidate {candidate['candidate_id'][:12]}`")
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,7 @@ Imports here stay light (no torch, no pytest): gate files import ``Decision``,
 
 from __future__ import annotations
 
-from .context import Inconclusive, NotApplicable
-from .results import Decision, GateReport, GateResult, at_least, at_most
+from .results import Decision, GateReport, GateResult, Inconclusive, NotApplicable, at_least, at_most
 from .settings import GatesSettings
 
 __all__ = [

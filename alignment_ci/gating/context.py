@@ -1,19 +1,14 @@
 """What the gates are run on: the candidate and baseline models, the gold and eval sets,
 the red-team suite and the settings, resolved in layers and loaded lazily.
 
-Resolution of a model set (candidate or baseline), first match wins:
-
-1. directories: ``--candidate-rm DIR`` / ``--candidate-policy DIR`` (env
-   ``ALIGNMENT_CI_CANDIDATE_RM`` / ``ALIGNMENT_CI_CANDIDATE_POLICY``; ``BASELINE`` alike);
-2. a run key: ``--candidate RUN`` (env ``ALIGNMENT_CI_CANDIDATE``), looked up with
-   :func:`alignment_ci.train.runs.get_run` and materialized with ``model_dir_for``. A
-   reward run gives the reward model; any other stage gives the policy, and a parent run of
-   stage ``reward`` gives its reward model;
-3. the candidate only: the latest ``reward`` run in the store (``latest_run``).
-
-A model set that cannot be resolved is kept with its ``problem`` (a sentence saying what
-is missing and what to pass); gates that need it are then inconclusive with that reason.
-Nothing is loaded until a gate asks for it, and each model is loaded once per session.
+A model set (candidate or baseline) is resolved by :func:`resolve_models`: directories
+first (``--candidate-rm DIR`` / ``--candidate-policy DIR``), then a candidate record
+(``--candidate ID``, or the run key of any run in it; see :mod:`alignment_ci.candidates`),
+then the defaults: the latest candidate record for the candidate, the production baseline
+for the baseline. A model set that cannot be resolved is kept with its ``problem`` (a
+sentence saying what is missing and what to pass); gates that need it are then
+inconclusive with that reason. Nothing is loaded until a gate asks for it, and each model
+is loaded once per session.
 """
 
 from __future__ import annotations
@@ -23,16 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..candidates import CANDIDATES_KIND, ROLES, make_candidate, production_baseline, resolve_candidate
 from ..errors import AlignmentCIError
+from ..store import open_store
+from ..train.runs import latest_run, model_dir_for
+from .results import Inconclusive, NotApplicable
 from .settings import GatesSettings
-
-
-class Inconclusive(Exception):
-    """Raised in a gate: not enough data (or no candidate) to decide. Blocks by default."""
-
-
-class NotApplicable(Exception):
-    """Raised in a gate: it does not apply to this candidate (reported as ``skipped``)."""
 
 
 ENV = {
@@ -48,6 +39,7 @@ ENV = {
     "alignment_config": "ALIGNMENT_CI_CONFIG",
     "gates_settings": "ALIGNMENT_CI_GATES_SETTINGS",
     "safety_suite": "ALIGNMENT_CI_SAFETY_SUITE",
+    "batches": "ALIGNMENT_CI_BATCHES",
 }
 
 
@@ -67,33 +59,37 @@ class GateOptions:
     alignment_config: str | None = None
     gates_settings: str | None = None
     safety_suite: str | None = None
+    batches: str | None = None
 
     def with_env(self) -> "GateOptions":
         values = {k: getattr(self, k) or os.environ.get(ENV[k]) or None for k in ENV}
         return GateOptions(**values)
 
 
-POLICY_STAGES = ("rloo", "grpo", "dpo", "sft")
-
-
 @dataclass
 class ModelSet:
-    """A reward model and/or a policy, with where they came from.
+    """The models of a candidate (or the baseline): a reward model, a policy and the policy's
+    reference (its SFT model), with where they came from.
 
-    ``reward_model`` and ``policy`` are directories; :meth:`require_reward_model` and
-    :meth:`require_policy` load them (once) or raise :class:`Inconclusive` /
-    :class:`NotApplicable` with a reason a reviewer can act on.
+    ``reward_model``, ``policy`` and ``reference`` are directories; :meth:`require_reward_model`,
+    :meth:`require_policy` and :meth:`require_reference` load them (once) or raise
+    :class:`Inconclusive` with a reason a reviewer can act on: a gate that needs a model the
+    candidate lacks cannot decide, and says so (it never passes quietly as skipped).
     """
 
     role: str
     reward_model: Path | None = None
     policy: Path | None = None
+    reference: Path | None = None
     run_key: str | None = None
     record: dict[str, Any] | None = None
+    candidate_id: str | None = None
     source: str = ""
     problem: str | None = None
+    first_model: bool = False
     _rm: Any = field(default=None, repr=False)
     _policy: Any = field(default=None, repr=False)
+    _reference: Any = field(default=None, repr=False)
 
     @property
     def present(self) -> bool:
@@ -101,18 +97,24 @@ class ModelSet:
 
     def describe(self) -> dict[str, Any]:
         return {
+            "candidate_id": self.candidate_id,
             "run_key": self.run_key,
             "reward_model": str(self.reward_model) if self.reward_model else None,
             "policy": str(self.policy) if self.policy else None,
+            "reference": str(self.reference) if self.reference else None,
+            "runs": {s: r.get("run_key") for s, r in ((self.record or {}).get("runs") or {}).items()} or None,
             "artifact": (self.record or {}).get("artifact"),
             "source": self.source,
             "problem": self.problem,
+            "first_model": self.first_model,
         }
 
     def _missing(self, what: str) -> Exception:
         if not self.present:
             return Inconclusive(f"no {self.role}: {self.problem or 'nothing resolved'}")
-        return NotApplicable(f"the {self.role} ({self.source}) has no {what}")
+        hint = ("pass the candidate record (`alignment-ci train` prints its id) or --candidate-"
+                + {"reward model": "rm", "policy": "policy", "reference model": "policy"}[what] + " DIR")
+        return Inconclusive(f"the {self.role} ({self.source}) has no {what}: {hint}")
 
     def require_reward_model(self) -> Any:
         """The loaded :class:`~alignment_ci.evals.scoring.RewardModel`."""
@@ -134,6 +136,16 @@ class ModelSet:
             self._policy = Policy(self.policy)
         return self._policy
 
+    def require_reference(self) -> Any:
+        """The loaded reference policy (the SFT model the policy started from)."""
+        if self.reference is None:
+            raise self._missing("reference model")
+        if self._reference is None:
+            from ..evals.generation import Policy
+
+            self._reference = Policy(self.reference)
+        return self._reference
+
 
 def _check_dir(path: str, flag: str) -> tuple[Path | None, str | None]:
     p = Path(path).expanduser()
@@ -142,34 +154,43 @@ def _check_dir(path: str, flag: str) -> tuple[Path | None, str | None]:
     return p, None
 
 
-def _runs_module() -> Any:
-    try:
-        from ..train import runs  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return runs
+def _from_candidate(ms: ModelSet, config: Any, candidate: dict[str, Any], store: Any) -> None:
+    """Fill the roles the candidate record names (directories already given win)."""
+    runs = candidate.get("runs") or {}
+    for role in ROLES:
+        stage = candidate.get(role)
+        entry = runs.get(stage) if stage else None
+        if entry and entry.get("artifact") and getattr(ms, role) is None:
+            setattr(ms, role, Path(model_dir_for(config, entry, store)))
+    ms.record = candidate
+    ms.candidate_id = candidate.get("candidate_id") if candidate.get("recorded", True) else None
+    policy = candidate.get("policy")
+    ms.run_key = (runs.get(policy) or runs.get("reward") or {}).get("run_key")
 
 
-def _from_record(ms: ModelSet, config: Any, record: dict[str, Any], runs: Any) -> None:
-    """A reward run gives the reward model; another stage gives the policy, and its
-    ``reward`` parent (GRPO/RLOO record ``parents: {reward: {run_key, artifact}}``) the RM."""
-    path = Path(runs.model_dir_for(config, record))
-    if record.get("stage") == "reward":
-        ms.reward_model = ms.reward_model or path
-        return
-    ms.policy = ms.policy or path
-    parents = record.get("parents") or {}
-    reward_parent = parents.get("reward") if isinstance(parents, dict) else None
-    if ms.reward_model is None and isinstance(reward_parent, dict) and reward_parent.get("artifact"):
-        ms.reward_model = Path(runs.model_dir_for(config, reward_parent))
+def _describe_candidate(candidate: dict[str, Any]) -> str:
+    runs = candidate.get("runs") or {}
+    parts = ", ".join(f"{s} {r['run_key'][:12]}" for s, r in runs.items())
+    if candidate.get("recorded", True):
+        return f"candidate {candidate['candidate_id'][:12]} ({parts})"
+    return f"run {parts} (not in a candidate record)"
 
 
 def resolve_models(role: str, config: Any, *, run: str | None, rm_dir: str | None, policy_dir: str | None,
-                   default_latest: bool) -> ModelSet:
-    """Resolve one model set (see the module docstring for the order)."""
+                   default_latest: bool, reference_dir: str | None = None, store: Any = None) -> ModelSet:
+    """Resolve one model set, first match wins per model:
+
+    1. directories (``--{role}-rm``, ``--{role}-policy``);
+    2. ``run``: a candidate record id, or a run key of any run in one
+       (:func:`alignment_ci.candidates.resolve_candidate`); every role it names;
+    3. the candidate (``default_latest``): the most recent candidate record, else the latest
+       reward run; the baseline: the production baseline
+       (:func:`alignment_ci.candidates.production_baseline`), else ``first_model``.
+    """
     ms = ModelSet(role)
     problems, sources = [], []
-    for path, flag, attr in ((rm_dir, f"--{role}-rm", "reward_model"), (policy_dir, f"--{role}-policy", "policy")):
+    for path, flag, attr in ((rm_dir, f"--{role}-rm", "reward_model"), (policy_dir, f"--{role}-policy", "policy"),
+                             (reference_dir, f"--{role}-reference", "reference")):
         if path:
             found, problem = _check_dir(path, flag)
             if found is not None:
@@ -177,41 +198,48 @@ def resolve_models(role: str, config: Any, *, run: str | None, rm_dir: str | Non
                 sources.append(f"{flag} {found}")
             else:
                 problems.append(problem)
-    if run:
-        runs = _runs_module()
-        if runs is None:
-            problems.append(f"--{role} {run}: run records are not available (alignment_ci.train.runs is missing); "
-                            f"pass --{role}-rm DIR / --{role}-policy DIR instead")
-        else:
+    given = bool(run or rm_dir or policy_dir or reference_dir)
+    try:
+        store = store if store is not None else open_store(config)
+        if run:
             try:
-                record = runs.get_run(config, run)
-                if record is None and hasattr(runs, "find_run") and len(run) >= 8:
-                    record = runs.find_run(config, run)  # a key prefix or an artifact hash
-                if record is None:
-                    problems.append(f"--{role} {run}: no run record with that key in the store; "
-                                    "`alignment-ci train` prints the run_key of each run")
-                else:
-                    ms.run_key, ms.record = record.get("run_key", run), record
-                    _from_record(ms, config, record, runs)
-                    sources.append(f"run {run}")
+                candidate = resolve_candidate(store, run)
+                _from_candidate(ms, config, candidate, store)
+                sources.append(_describe_candidate(candidate))
             except AlignmentCIError as exc:
                 problems.append(f"--{role} {run}: {exc}")
-    if not ms.present and not problems and default_latest:
-        runs = _runs_module()
-        record = runs.latest_run(config, "reward") if runs is not None else None
-        if record is not None:
-            ms.run_key, ms.record = record.get("run_key"), record
-            try:
-                _from_record(ms, config, record, runs)
-                sources.append(f"latest reward run {ms.run_key}")
-            except AlignmentCIError as exc:
-                problems.append(f"latest reward run {ms.run_key}: {exc}")
+        elif not given and default_latest:
+            records = [r for _, r in store.iter_records(CANDIDATES_KIND)]
+            latest = max(records, key=lambda r: r.get("created_at", ""), default=None)
+            if latest is not None:
+                _from_candidate(ms, config, latest, store)
+                sources.append(f"latest {_describe_candidate(latest)}")
+            else:
+                record = latest_run(config, "reward", store)
+                if record is not None:
+                    candidate = make_candidate([record])
+                    _from_candidate(ms, config, {**candidate, "recorded": False}, store)
+                    sources.append(f"latest reward run {record['run_key'][:12]} (no candidate record)")
+        elif not given:
+            baseline = production_baseline(store)
+            if baseline is not None and baseline.get("candidate"):
+                _from_candidate(ms, config, baseline["candidate"], store)
+                sources.append(f"production baseline #{baseline['seq']}: {_describe_candidate(baseline['candidate'])}")
+            elif baseline is None:
+                ms.first_model = True
+    except AlignmentCIError as exc:
+        problems.append(f"{role}: {exc}")
     ms.source = "; ".join(sources)
     if problems:
         ms.problem = "; ".join(problems)
     elif not ms.present:
-        ms.problem = (f"no {role} given: pass --{role} RUN, or --{role}-rm DIR and/or --{role}-policy DIR"
-                      + (" (and no reward run is in the store)" if default_latest else ""))
+        if ms.first_model:
+            ms.problem = ("first model: no baseline (no production baseline is recorded: a rollout that reaches 100% "
+                          "records one, or `alignment-ci baseline set CANDIDATE`)")
+        else:
+            ms.problem = (f"no {role} given: pass --{role} CANDIDATE (a candidate id or a run key), or --{role}-rm DIR "
+                          f"and/or --{role}-policy DIR" + (" (and no candidate or reward run is in the store)"
+                                                           if default_latest else ""))
     return ms
 
 
@@ -250,6 +278,21 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def results_dir_for(options: GateOptions, config: Any = None, settings: GatesSettings | None = None) -> Path:
+    """Where ``gates.json`` and ``gates.junit.xml`` go, the one place this is decided:
+    ``--results-dir`` (``ALIGNMENT_CI_GATE_RESULTS``), else ``gates.results_dir``, else
+    ``<paths.outputs>/gates``; relative paths resolve against the config's directory (the
+    working directory when no config could be read)."""
+    chosen = options.results_dir or (settings.results_dir if settings is not None else None)
+    if config is not None:
+        return config.resolve(chosen) if chosen else config.resolve(config.paths.outputs) / "gates"
+    if chosen:
+        return Path(chosen)
+    from ..config import PathsSettings
+
+    return Path(PathsSettings().outputs) / "gates"
+
+
 class GateContext:
     """Per-session state shared by the fixtures: config, settings, models, data sets."""
 
@@ -267,10 +310,7 @@ class GateContext:
 
     @property
     def results_dir(self) -> Path:
-        chosen = self.options.results_dir or self.settings.results_dir
-        if chosen:
-            return self.config.resolve(chosen)
-        return self.config.resolve(self.config.paths.outputs) / "gates"
+        return results_dir_for(self.options, self.config, self.settings)
 
     @property
     def candidate(self) -> ModelSet:
@@ -317,3 +357,14 @@ class GateContext:
 
     def describe(self) -> dict[str, Any]:
         return {"candidate": self.candidate.describe(), "baseline": self.baseline.describe()}
+
+    def data_used(self) -> dict[str, Any]:
+        """The data sets the gates of this session loaded (none is loaded here)."""
+        data: dict[str, Any] = {}
+        if self._gold is not None:
+            data["gold"] = {"source": self._gold.source, "pairs": len(self._gold.pairs), "excluded": self._gold.excluded}
+        if self._eval is not None:
+            data["eval"] = {"source": self.eval_source(), "rows": len(self._eval)}
+        if self._suite is not None:
+            data["safety_suite"] = {"name": self._suite.name, "path": str(self._suite.path), "items": len(self._suite.items)}
+        return data

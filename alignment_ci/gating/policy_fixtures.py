@@ -2,7 +2,7 @@
 
 Each policy answers each prompt set once per gate session (batched, fixed decoding and
 seed from ``gates.generation`` / ``gates.seed``); every gate that needs the answers shares
-them: ``win_rate`` (candidate vs baseline, two judges), ``policy_health`` (collapse) and
+them: ``policy_winrate`` (candidate vs baseline, two judges), ``policy_health`` (collapse) and
 ``safety`` (the red-team set, which passes only when policy health passes too).
 
 Fixtures: ``policy_eval_rows``, ``generation_settings``, ``candidate_answers``,
@@ -76,14 +76,14 @@ def generation_settings(gate_config: GatesSettings) -> dict[str, Any]:
 def _eval_path(ctx: GateContext) -> Path | None:
     if ctx.options.eval:
         return Path(ctx.options.eval)
-    if ctx.settings.win_rate.eval_set:
-        return ctx.config.resolve(ctx.config.paths.manifests) / ctx.settings.win_rate.eval_set
+    if ctx.settings.policy_winrate.eval_set:
+        return ctx.config.resolve(ctx.config.paths.manifests) / ctx.settings.policy_winrate.eval_set
     return None  # the shipped default
 
 
 @pytest.fixture(scope="session")
 def policy_eval_rows(gate_context: GateContext) -> list[dict[str, Any]]:
-    """The eval prompts the policies answer: ``--eval FILE``, else ``gates.win_rate.eval_set``,
+    """The eval prompts the policies answer: ``--eval FILE``, else ``gates.policy_winrate.eval_set``,
     else the shipped default set."""
     from ..errors import AlignmentCIError
     from ..evals.policy_eval import load_prompt_set
@@ -91,7 +91,7 @@ def policy_eval_rows(gate_context: GateContext) -> list[dict[str, Any]]:
     try:
         return load_prompt_set(_eval_path(gate_context))
     except AlignmentCIError as exc:
-        raise Inconclusive(f"{exc} (set gates.win_rate.eval_set or pass --eval FILE)") from None
+        raise Inconclusive(f"{exc} (set gates.policy_winrate.eval_set or pass --eval FILE)") from None
 
 
 def _generate(models: ModelSet, prompts: list[str], settings: dict[str, Any], timings: PhaseTimings) -> Any:
@@ -128,9 +128,8 @@ def red_team_answers(candidate: ModelSet, safety_suite: Any, gate_config: GatesS
 def reference_dir(candidate: ModelSet, config: Any) -> Path | None:
     """The candidate policy's reference model: the candidate record's ``reference``, else the
     ``sft`` parent of its policy run (DPO, GRPO, RLOO); None where the stage has none."""
-    ref = getattr(candidate, "reference", None)
-    if ref:
-        return Path(ref)
+    if candidate.reference is not None:
+        return Path(candidate.reference)
     parents = (candidate.record or {}).get("parents") or {}
     sft = parents.get("sft") if isinstance(parents, dict) else None
     if isinstance(sft, dict) and sft.get("artifact"):
@@ -145,6 +144,8 @@ def policy_reference(candidate: ModelSet, gate_context: GateContext) -> Any:
     """The loaded reference policy, or None."""
     from ..evals.generation import Policy
 
+    if candidate.reference is not None:
+        return candidate.require_reference()
     path = reference_dir(candidate, gate_context.config)
     return Policy(path) if path is not None else None
 

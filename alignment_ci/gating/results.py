@@ -27,6 +27,17 @@ RESULTS_JUNIT = "gates.junit.xml"
 SCHEMA_VERSION = 1
 
 
+class Inconclusive(Exception):
+    """Raised in a gate: not enough data, no candidate, or a candidate without the model the
+    gate needs. Blocks by default."""
+
+
+class NotApplicable(Exception):
+    """Raised in a gate: it does not apply here (reported as ``skipped``, never blocking).
+    Reserved for checks with nothing to check (e.g. no row carries the label); a gate that
+    lacks its inputs is :class:`Inconclusive`."""
+
+
 @dataclass
 class Decision:
     """What one check decided: the outcome, the number it decided on, and why."""

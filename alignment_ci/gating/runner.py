@@ -17,6 +17,7 @@ from typing import IO, Any
 from ..errors import InputError
 from .context import ENV, GateContext, GateOptions
 from .results import RESULTS_JSON, GateReport, report_from_dict
+from .session import BUILTIN_DIR
 
 PLUGIN = "alignment_ci.gating.plugin"
 ENTRY_POINT_NAME = "alignment_ci"
@@ -52,6 +53,31 @@ def option_args(options: GateOptions) -> list[str]:
     return args
 
 
+def _has_gate_files(directory: Path) -> bool:
+    return any(directory.glob("test_*.py")) or any(directory.glob("*_test.py"))
+
+
+def gate_directories(context: GateContext, gates_dir: str | Path | None = None, *,
+                     builtin: bool = True) -> list[Path]:
+    """The directories one gate session collects: the built-in gates (always collected;
+    ``gates.builtin: false`` reports them as skipped) and the repository's gates directory
+    (``gates_dir``, default ``paths.gates``) when it exists. An explicit ``gates_dir`` that does not exist,
+    or no gate file anywhere, is an :class:`InputError`. ``builtin=False`` leaves the built-in
+    directory out of the session altogether (a suite run on its own)."""
+    directories = [BUILTIN_DIR] if builtin else []
+    if gates_dir is not None:
+        directory = Path(gates_dir)
+        if not directory.is_dir():
+            raise InputError(f"gates directory {directory}: no such directory")
+    else:
+        directory = context.config.resolve(context.config.paths.gates)
+    if directory.is_dir() and directory.resolve() != BUILTIN_DIR:
+        directories.append(directory)
+    if not any(_has_gate_files(d) for d in directories):
+        raise InputError(f"no gate files (test_*.py) in {', '.join(str(d) for d in directories)}")
+    return directories
+
+
 def run_gates(
     options: GateOptions | None = None,
     *,
@@ -59,33 +85,31 @@ def run_gates(
     select: str | None = None,
     extra_args: list[str] | None = None,
     stream: IO[str] | None = None,
+    builtin: bool = True,
 ) -> GateRun:
-    """Run every gate file in ``gates_dir`` (default: the config's ``paths.gates``).
+    """Run the built-in gates and every gate file in ``gates_dir`` (default: the config's
+    ``paths.gates``; see :func:`gate_directories`).
 
-    ``select`` is a pytest ``-k`` expression. pytest's terminal output goes to ``stream``
+    ``select`` is a pytest ``-k`` expression; ``builtin=False`` runs ``gates_dir`` alone. pytest's terminal output goes to ``stream``
     (default: captured and returned in ``GateRun.output``, never printed). Inputs that
     cannot work at all (a bad config, a bad settings file, a gates directory that does not
-    exist) are an :class:`InputError` before anything runs; a missing candidate or data set
+    exist, no gate file at all) are an :class:`InputError` before anything runs; a missing candidate or data set
     is not: the gates that need it are inconclusive, with the reason, in the report.
     """
     import pytest
 
     options = (options or GateOptions()).with_env()
     context = GateContext(options)  # fails early on a bad config or settings file
-    directory = Path(gates_dir) if gates_dir is not None else context.config.resolve(context.config.paths.gates)
-    if not directory.is_dir():
-        raise InputError(f"gates directory {directory}: no such directory; create it or set paths.gates")
-    if not any(directory.glob("test_*.py")) and not any(directory.glob("*_test.py")):
-        raise InputError(f"gates directory {directory}: no gate files (test_*.py) in it")
+    directories = gate_directories(context, gates_dir, builtin=builtin)
     results_dir = context.results_dir.resolve()
     options.results_dir = str(results_dir)
     (results_dir / RESULTS_JSON).unlink(missing_ok=True)
     args = [
-        str(directory),
+        *(str(d) for d in directories),
         *plugin_args(),
         "-p", "no:cacheprovider",
         "--import-mode=importlib",
-        "--rootdir", str(directory),
+        "--rootdir", str(directories[-1]),
         "-o", "addopts=",
         "-q",
         "--alignment-ci-gates",
@@ -101,7 +125,8 @@ def run_gates(
         with contextlib.redirect_stdout(target):  # pytest's terminal writes to sys.stdout
             code = int(pytest.main(args))
     finally:
-        _forget_modules_under(directory)
+        for directory in directories:
+            _forget_modules_under(directory)
     output = buffer.getvalue() if buffer is not None else ""
     path = results_dir / RESULTS_JSON
     if not path.is_file():

@@ -156,12 +156,16 @@ class GatesSettings(_Settings):
     results_dir: str | None = Field(None, description="Where gates.json and gates.junit.xml go (default: "
                                     "<paths.outputs>/gates).")
     shadow: list[str] = Field(default_factory=list, description="Gate names run as shadow gates: reported, never blocking.")
+    builtin: bool = Field(True, description="Run the built-in gates shipped with alignment-ci (false: only the "
+                          "repository's gates/ run; the built-ins are reported as skipped).")
+    disabled: list[str] = Field(default_factory=list, description="Gate names turned off (built-in or the "
+                                "repository's): not run, reported as skipped with this setting as the reason.")
     gold: GoldGateSettings = Field(default_factory=GoldGateSettings)
     calibration: CalibrationGateSettings = Field(default_factory=CalibrationGateSettings)
     regression: RegressionGateSettings = Field(default_factory=RegressionGateSettings)
     safety: SafetyGateSettings = Field(default_factory=SafetyGateSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    win_rate: WinRateGateSettings = Field(default_factory=WinRateGateSettings)
+    policy_winrate: WinRateGateSettings = Field(default_factory=WinRateGateSettings)
     policy_health: PolicyHealthGateSettings = Field(default_factory=PolicyHealthGateSettings)
     reward_hacking: RewardHackingGateSettings = Field(default_factory=RewardHackingGateSettings)
 

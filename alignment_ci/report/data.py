@@ -26,7 +26,7 @@ Shapes (all JSON-compatible):
   ``{confidence, accuracy, n}`` bins are read the same way.
 * ``win_rates``: ``[{slice, win_rate, n, interval: [lo, hi]}]``, candidate vs baseline.
 * ``examples``: eval prompts ``[{slice, prompt, candidate, baseline, candidate_score,
-  baseline_score, scores: {judge: {candidate, baseline}}, judge}]`` (the win_rate gate's
+  baseline_score, scores: {judge: {candidate, baseline}}, judge}]`` (the policy_winrate gate's
   side-by-side answers: ``candidate_score``/``baseline_score`` are the ``judge``'s, ``scores``
   every judge's); the report shows the largest regressions and the largest improvements.
 * Gate ``details`` are shown in full in the HTML (lists of records as tables); the safety

@@ -47,7 +47,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, StoreError
+from ..candidates import resolve_candidate, set_baseline
+from ..errors import AlignmentCIError, InputError, StoreError
 from .events import read_events
 from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
@@ -233,8 +234,22 @@ def _complete(rollout: Rollout, router: TrafficRouter, now: datetime) -> dict[st
         "applied_at": now.isoformat(),
         "lineage": lineage_hash,
     }
+    if record["status"] == "completed" and log is not None:
+        done["baseline"] = _record_baseline(rollout)
     rollout.store.put_record(DONE_KIND, record_key(rollout.rollout_id, record["seq"]), done)
     return done
+
+
+def _record_baseline(rollout: Rollout) -> dict[str, Any]:
+    """A completed rollout's candidate (the candidate record holding its model version) becomes
+    the production baseline the regression gates compare against."""
+    try:
+        candidate = resolve_candidate(rollout.store, rollout.candidate)  # type: ignore[arg-type]
+        record = set_baseline(rollout.store, candidate, set_by="rollout",  # type: ignore[arg-type]
+                              reason=f"rollout {rollout.rollout_id} reached 100%", extra={"rollout_id": rollout.rollout_id})
+    except AlignmentCIError as exc:
+        return {"candidate_id": None, "reason": f"not recorded: {exc}"}
+    return {"candidate_id": record["candidate_id"], "seq": record["seq"]}
 
 
 def _decide(rollout: Rollout, router: TrafficRouter, now: datetime, **fields: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..candidates import record_candidate
 from ..config import Config
 from ..errors import InputError
 from .specs import STAGES, StageJob
@@ -315,3 +316,33 @@ def finish_run(config: Config, job: StageJob, key: str, dataset: Dataset, parent
         data={"stage": job.stage, "run_key": key, "snapshot": dataset.snapshot, "batch_ids": record["batch_ids"], "raters": dataset.raters},
     )
     return {**record, "cached": False}
+
+
+# ---------------------------------------------------------------------- candidate
+
+
+def train_pipeline(
+    config: Config,
+    stages: list[str] | None = None,
+    *,
+    backend: str | None = None,
+    store=None,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """Train every stage of ``training.pipeline`` (or ``stages``), parents first, and record the
+    candidate that links their runs (:func:`alignment_ci.candidates.record_candidate`).
+
+    Returns the candidate record with ``runs`` holding each stage's full run record under
+    ``run_records`` (``cached`` per run) and ``recorded`` (false when the same candidate was
+    recorded before).
+    """
+    from ..store import open_store
+
+    store = store if store is not None else open_store(config)
+    pipeline = list(stages or config.training.pipeline)
+    unknown = [s for s in pipeline if s not in STAGES]
+    if unknown:
+        raise InputError(f"unknown stage(s) {', '.join(unknown)} in the pipeline; choose from {', '.join(STAGES)}")
+    records = [train(config, stage, backend=backend, store=store, progress=progress) for stage in pipeline]
+    candidate = record_candidate(store, records, pipeline)
+    return {**candidate, "run_records": {r["stage"]: r for r in records}}

@@ -263,6 +263,11 @@ class TrainingSettings(_Spec):
     )
     seed: int = Field(0, description="Seed of data splits, initialisation and sampling, for every stage.")
     dataset: DatasetRef = Field(default_factory=DatasetRef, description="Dataset snapshot and aggregation method.")
+    pipeline: list[StageName] = Field(
+        default_factory=lambda: ["reward", "sft", "dpo"], min_length=1,
+        description="The stages `alignment-ci train` runs, in order, into one candidate (reward model, reference, "
+        "policy), e.g. [reward, sft, dpo] or [reward, sft, grpo]; the gates judge the candidate as a whole.",
+    )
     modal: ModalSettings = Field(default_factory=ModalSettings, description="Modal GPU backend settings.")
     reward: RewardStage = Field(default_factory=RewardStage, description="Reward-model stage.")
     sft: SFTStage = Field(default_factory=SFTStage, description="Supervised fine-tuning stage.")

@@ -1,11 +1,11 @@
 """Policy gates: the candidate policy judged on what it says.
 
-win_rate: the candidate and the baseline policy answer every eval prompt
-(``gates.win_rate.eval_set``, or ``--eval``; batched, decoding from ``gates.generation``,
+policy_winrate: the candidate and the baseline policy answer every eval prompt
+(``gates.policy_winrate.eval_set``, or ``--eval``; batched, decoding from ``gates.generation``,
 seed ``gates.seed``). Two judges score both answers: the candidate's own reward model
 (``candidate``) and an independent judge that is not the candidate's (``independent``: the
-baseline's reward model, or ``gates.win_rate.judge``). Per judge and slice (all prompts,
-then every value of ``gates.win_rate.slice_keys`` with at least ``min_slice_n`` prompts):
+baseline's reward model, or ``gates.policy_winrate.judge``). Per judge and slice (all prompts,
+then every value of ``gates.policy_winrate.slice_keys`` with at least ``min_slice_n`` prompts):
 the win rate (ties half) with its one-sided ``1 - alpha`` lower bound, the sign test and
 the Wilcoxon signed-rank test. pass: the lower bound reaches ``min_win_rate``; fail: the
 win rate itself is below it; inconclusive in between, or with fewer than ``min_n``
@@ -39,14 +39,14 @@ def _independent_judge(candidate, baseline, settings):
     """(label, loaded reward model, path) of the independent judge, or an inconclusive reason."""
     if settings.judge == "baseline":
         if baseline.reward_model is None:
-            raise Inconclusive("no independent judge: the baseline has no reward model; set gates.win_rate.judge "
+            raise Inconclusive("no independent judge: the baseline has no reward model; set gates.policy_winrate.judge "
                                "to a reward-model directory")
         path, model = baseline.reward_model, None
     else:
         path, model = resolve_judge_path(settings.judge), None
     if same_model(path, candidate.reward_model):
         raise Inconclusive(f"the independent judge ({path}) is the candidate's own reward model; set "
-                           "gates.win_rate.judge to another reward model")
+                           "gates.policy_winrate.judge to another reward model")
     if settings.judge == "baseline":
         model = baseline.require_reward_model()
     else:
@@ -54,10 +54,10 @@ def _independent_judge(candidate, baseline, settings):
     return model, path
 
 
-@pytest.mark.gate("win_rate")
-def test_win_rate_of_the_candidate_policy_against_the_baseline(candidate, baseline, policy_eval_rows, candidate_answers,
+@pytest.mark.gate("policy_winrate")
+def test_policy_winrate_of_the_candidate_policy_against_the_baseline(candidate, baseline, policy_eval_rows, candidate_answers,
                                            baseline_answers, gate_config, gate, policy_timings):
-    settings = gate_config.win_rate
+    settings = gate_config.policy_winrate
     if baseline.policy is None:
         gate.inconclusive(f"no baseline policy to compare against ({baseline.problem or baseline.source or 'none'})")
     judges, where, problems = {}, {}, []
@@ -104,7 +104,7 @@ def test_win_rate_of_the_candidate_policy_against_the_baseline(candidate, baseli
                     details={**res.to_dict(), "slice": part, "judge": label, "judge_model": str(where[label]),
                              "mode": "policy"})
                 if not gated and decision.outcome != "pass":
-                    decision = Decision("skipped", f"reported only (not in gates.win_rate.gated_judges): "
+                    decision = Decision("skipped", f"reported only (not in gates.policy_winrate.gated_judges): "
                                         f"{decision.reason}", decision.value, decision.threshold, decision.interval,
                                         decision.n, decision.details)
                 gate.record(decision, part=f"{label}/{part}")
