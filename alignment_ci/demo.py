@@ -272,6 +272,32 @@ def _builtin_gates(config: Config) -> Path | None:
     return target
 
 
+def _show_side_by_side(console: Console, gates_json: Path, n: int = 3) -> int:
+    """The eval prompts the candidate policy lost and won most against the baseline's, side by side."""
+    import json
+
+    from .report.data import improvements, losses
+    from .textsafety import truncate
+
+    gates = json.loads(gates_json.read_text(encoding="utf-8")).get("gates") or []
+    examples = next((g["details"]["examples"] for g in gates if isinstance(g.get("details"), dict)
+                     and g["details"].get("examples")), [])
+    lost, won = losses(examples), improvements(examples)
+    shown = (lost[: n - min(len(won), n // 2)] + won)[:n] if lost or won else examples[:n]
+    if not shown:
+        console.print("no side-by-side answers: the policy_winrate gate did not compare two policies")
+        return 0
+    table = Table(title="candidate policy vs baseline (largest regressions, then improvements)")
+    for column in ("prompt", "baseline answer", "candidate answer", "Δ (independent judge)"):
+        table.add_column(column)
+    for e in shown:
+        delta = e.get("delta")
+        table.add_row(*(escape(truncate(str(e.get(k, "")).strip(), 120)) for k in ("prompt", "baseline", "candidate")),
+                      "–" if delta is None else f"{delta:+.3f}")
+    console.print(table)
+    return len(shown)
+
+
 def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path) -> dict[str, Any]:
     """Gate the trained reward model against a weaker baseline, then render and publish the report."""
     from .gating.context import GateOptions
@@ -306,7 +332,9 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
     published = report.get("published") or {}
     comment = (published.get("comment") or {}).get("url")
     console.print(f"published to the local forge: comment {escape(str(comment))}, status {escape(str(report['state']))}")
+    side_by_side = _show_side_by_side(console, run.results_dir / "gates.json")
     return {
+        "side_by_side": side_by_side,
         "verdict": run.report.verdict,
         "counts": run.report.counts,
         "report_verdict": report["verdict"],

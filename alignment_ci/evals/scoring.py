@@ -64,9 +64,17 @@ class RewardModel:
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:
             return np.zeros(0)
+        import torch
+
         eos = self.tokenizer.eos_token or ""
         texts = [f"{p}{r}{eos}" for p, r in zip(prompts, responses)]
-        return np.asarray(score_texts(self.model, self.tokenizer, texts, batch_size=self.batch_size), dtype=float)
+        # Batches of similar length (less padding), scored without autograd, returned in order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            scored = score_texts(self.model, self.tokenizer, [texts[i] for i in order], batch_size=self.batch_size)
+        out = np.empty(len(texts), dtype=float)
+        out[order] = scored
+        return out
 
     def margins(self, pairs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """``r(x, chosen) - r(x, rejected)`` for each pair."""
