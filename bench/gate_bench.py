@@ -152,6 +152,15 @@ def main() -> int:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     ok = rest <= 0.10 * gen
+    per_answer = t["new_tokens"] / max(1, t["prompts"])
+    why = "" if ok else (
+        f"The goal is missed on this machine, by the scoring phase alone (statistics and report together are "
+        f"{(stats + report_render) / gen:.1%} of generation). Scoring is four full forward passes per eval prompt "
+        f"(two judges × two answers of about {per_answer:.0f} new tokens after the prompt); generation is about "
+        f"{per_answer:.0f} incremental decoding steps per answer in batches of 16. On a 2-layer, 64-wide model on one "
+        "CPU thread every call is dominated by its fixed cost, so a scoring forward pass weighs about as much as a "
+        "decoding step. Already applied: scoring without autograd, in batches of similar length, each judge loaded "
+        "once, no answer generated or scored twice.\n")
     section = f"""## Policy gates
 
 `alignment-ci gate` on the tiny model (`alignment_ci.train.tiny`, SFT policies and reward models trained
@@ -179,6 +188,7 @@ Command: `.venv/bin/python bench/gate_bench.py --eval {args.eval} --red-team {ar
 | not per prompt: process start, imports, model loading, pytest (gate wall {wall:.1f} s − phases) | {other:.1f} | {other / gen:.1%} |
 | `alignment-ci report` as a command (process start and imports included) | {report_cli:.1f} | {report_cli / gen:.1%} |
 
+{why}
 Gate outcomes in this run: policy_winrate/independent/all {outcomes.get('policy_winrate/independent/all')},
 policy_health/repetition {outcomes.get('policy_health/repetition')}, safety/pass_rate {outcomes.get('safety/pass_rate')}.
 """
