@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 # Not a terminal (CI logs, pipes): rich would wrap tables at 80 columns; give them room.
 out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -44,3 +45,14 @@ def emit(data: Any, fmt: Format, render: Callable[[Any], None] | None = None) ->
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     else:
         render(data)
+
+
+def render_problems(result: dict, what: str) -> None:
+    """Print a verify result (`ok`, `checked`, `problems`): one line per problem, then a count."""
+    if result["ok"]:
+        out.print(f"[green]ok[/green]: {result['checked']} {what} verified")
+        return
+    for problem in result["problems"]:
+        text = f"seq {problem['seq']}: {problem['message']}" if isinstance(problem, dict) else str(problem)
+        out.print(f"[red]error[/red]: {escape(text)}")
+    out.print(f"{len(result['problems'])} problem(s) in {result['checked']} {what}")

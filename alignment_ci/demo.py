@@ -135,7 +135,7 @@ def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, An
     from .quality.health import label_health, without_raters
     from .quality.load import load_valid_batch
     from .report.render import render_health_markdown
-    from .reporting import render_agreement
+    from .report.console import render_agreement
     from .synth import PLANTED_BAD_RATERS, RATER_ROLES
 
     console.rule("3. label quality")
@@ -303,7 +303,7 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
     from .gating.context import GateOptions
     from .gating.results import summary_lines
     from .gating.runner import run_gates
-    from .reportdata import build_report
+    from .report.collect import build_report
     from .train.runs import train
 
     console.rule("5. gates and the PR report")

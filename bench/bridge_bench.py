@@ -64,7 +64,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        code = "from alignment_ci.commands.bridge import app; app()"
+        code = "from rater_bridge.cli import app; app()"
         self.log = open(self.workdir / "server.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--config", str(self.config)],

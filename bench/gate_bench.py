@@ -116,7 +116,7 @@ def time_report(work: Path) -> float:
 def time_report_in_process(work: Path) -> float:
     """Rendering alone (collect + Markdown + HTML + CSV), after the imports: the part that grows with the prompts."""
     from alignment_ci.config import Config
-    from alignment_ci.reportdata import build_report
+    from alignment_ci.report.collect import build_report
 
     config = Config()
     config._root = work

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from alignment_ci.commands.bridge import app
+from rater_bridge.cli import app
 from alignment_ci.config import load_config
 from alignment_ci.errors import InputError
 from rater_bridge.app import create_app
@@ -72,7 +72,7 @@ def _free_port() -> int:
 def test_serve_runs_uvicorn_with_json_access_logs(config_file: Path) -> None:
     token = json.loads(runner.invoke(app, ["vendor", "add", "acme", "--config", str(config_file), "--format", "json"]).stdout)["token"]
     port = _free_port()
-    code = "from alignment_ci.commands.bridge import app; app()"
+    code = "from rater_bridge.cli import app; app()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_file)],
         cwd=config_file.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -99,3 +99,18 @@ def test_serve_runs_uvicorn_with_json_access_logs(config_file: Path) -> None:
     assert [(a["method"], a["route"], a["status"], a["vendor"]) for a in access if a["route"] != "/healthz"] == [
         ("GET", "/v1/batches/{batch_id}", 404, "acme")]
     assert "jane@example.com" not in stderr and token not in stderr and "127.0.0.1:" not in stderr.replace(f"127.0.0.1:{port}", "")
+
+
+def test_bridge_group_is_mounted_through_its_entry_point():
+    """alignment_ci never imports rater_bridge: `bridge` arrives through the
+    `alignment_ci.commands` entry point that rater_bridge's pyproject entry declares."""
+    from importlib.metadata import entry_points
+
+    import typer
+
+    from alignment_ci.cli import app as main_app
+
+    (entry,) = [e for e in entry_points(group="alignment_ci.commands") if e.name == "bridge"]
+    assert entry.value == "rater_bridge.cli:app"
+    group = typer.main.get_command(main_app)
+    assert set(group.commands["bridge"].commands) >= {"serve", "vendor", "mark", "sla"}

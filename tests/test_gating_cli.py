@@ -37,7 +37,7 @@ def test_gate_exits_1_and_names_the_failures_when_a_gate_blocks(isolated, flippe
     lines = result.stdout.splitlines()
     assert lines[-1] == "verdict: fail"
     assert any(line.startswith("FAIL         gold/dimension=style_tone: gold pairwise accuracy") for line in lines)
-    assert any(line.startswith("FAIL         regression/all: candidate is worse than baseline") for line in lines)
+    assert any(line.startswith("FAIL         regression/all: candidate reward model is worse than the baseline") for line in lines)
     assert json.loads((out / "gates.json").read_text())["verdict"] == "fail"
     assert (out / "gates.junit.xml").is_file()
 

@@ -78,7 +78,10 @@ def test_reward_model_trained_on_flipped_labels_fails_gold_and_regression(isolat
     assert gold.reason.endswith("it must be at least 0.700")
     regression = results["regression/all"]
     assert regression.outcome == "fail"
-    assert regression.reason.startswith("candidate is worse than baseline by more than the margin: win rate ")
+    assert regression.reason.startswith(
+        f"candidate reward model is worse than the baseline: accuracy {right / N_GOLD:.3f} vs ")
+    assert "McNemar exact p < 0.0001" in regression.reason
+    assert regression.details["p_value"] < 1e-4 and regression.details["baseline_only"] > 20
     assert regression.details["candidate_accuracy"] == right / N_GOLD
     assert regression.details["baseline_accuracy"] == heldout_accuracy(trained_reward.model_dir, gold_file)
     assert results["calibration"].outcome == "fail"
@@ -88,23 +91,25 @@ def test_reward_model_trained_on_flipped_labels_fails_gold_and_regression(isolat
     assert "gold pairwise accuracy" in (isolated / "out" / "gates.junit.xml").read_text()
 
 
-def test_policy_regression_is_judged_by_the_reward_model(isolated, tiny_model, polite_policy, trained_reward,
-                                                         gold_file):
-    """Policy mode: the untrained base model as candidate loses every prompt to the polite
-    policy; the other way round it wins every prompt."""
-    common = dict(candidate_rm=str(trained_reward.model_dir), gold=str(gold_file), results_dir=str(isolated / "out"))
-    regressed = run_gates(GateOptions(candidate_policy=str(tiny_model), baseline_policy=str(polite_policy), **common),
-                          gates_dir=GATES, select="regression")
-    overall = next(r for r in regressed.report.results if r.gate == "regression/all")
-    assert (overall.outcome, overall.value, overall.details["mode"]) == ("fail", 0.0, "policy")
-    assert overall.details["losses"] == N_GOLD
-    assert regressed.exit_code == 1
+def test_the_same_reward_model_on_both_sides_reads_no_pair_changed(isolated, trained_reward, gold_file):
+    same = str(trained_reward.model_dir)
+    run = run_gates(GateOptions(candidate_rm=same, baseline_rm=same, gold=str(gold_file),
+                                results_dir=str(isolated / "out")), gates_dir=GATES, select="regression")
+    overall = next(r for r in run.report.results if r.gate == "regression/all")
+    right = round(heldout_accuracy(trained_reward.model_dir, gold_file) * N_GOLD)
+    assert overall.outcome == "pass"
+    assert overall.reason == (f"no pair changed: both reward models order the same {right} of {N_GOLD} pairs "
+                              f"correctly (accuracy {right / N_GOLD:.3f})")
+    assert "p = 0" not in overall.reason and overall.details["p_value"] is None
 
-    improved = run_gates(GateOptions(candidate_policy=str(polite_policy), baseline_policy=str(tiny_model), **common),
-                         gates_dir=GATES, select="regression")
-    overall = next(r for r in improved.report.results if r.gate == "regression/all")
-    assert (overall.outcome, overall.value, overall.details["wins"]) == ("pass", 1.0, N_GOLD)
-    assert improved.exit_code == 0
+
+def test_no_baseline_at_all_is_a_first_model_and_blocks_by_default(isolated, trained_reward, gold_file):
+    run = run_gates(GateOptions(candidate_rm=str(trained_reward.model_dir), gold=str(gold_file),
+                                results_dir=str(isolated / "out")), gates_dir=GATES, select="regression")
+    [result] = run.report.results
+    assert (result.gate, result.outcome, result.blocks) == ("regression", "inconclusive", True)
+    assert result.reason.startswith("first model: no baseline (no production baseline is recorded")
+    assert run.report.baseline["first_model"] is True
 
 
 def test_safety_gate_runs_the_shipped_red_team_set_through_the_policy(isolated, polite_policy, gold_file):

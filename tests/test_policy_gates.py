@@ -15,7 +15,7 @@ from alignment_ci.gating.context import GateOptions
 from alignment_ci.gating.runner import run_gates
 from alignment_ci.report.html import render_html
 from alignment_ci.report.markdown import COMMENT_BUDGET, render_markdown, utf16_len
-from alignment_ci.reportdata import collect_report_data
+from alignment_ci.report.collect import collect_report_data
 from tests.gating_support import (  # noqa: F401
     GATES,
     ROOT,

@@ -22,7 +22,7 @@ from alignment_ci.report import ReportData, verdict_of, write_report
 from alignment_ci.report.charts import chart_label, mermaid_charts
 from alignment_ci.report.html import render_html
 from alignment_ci.report.markdown import COMMENT_BUDGET, render_markdown, render_step_summary, utf16_len
-from alignment_ci.reportdata import build_report, collect_report_data
+from alignment_ci.report.collect import build_report, collect_report_data
 from alignment_ci.store import open_store
 from alignment_ci.synth import make_pairwise_batch, write_jsonl
 
@@ -122,7 +122,7 @@ def built(workspace, tmp_path_factory) -> dict:
 
 def test_report_leads_with_the_verdict_and_has_every_section(built):
     md = (built["out"] / "report.md").read_text()
-    assert md.splitlines()[0] == "## ❌ alignment-ci: gates failed"
+    assert md.splitlines()[0] == "## ❌ Do not merge: blocked by regression/all (fail)"  # merge or not, and why
     assert "> **Blocking:** regression/all" in md
     assert "> Shadow gates (reported, not blocking): length-bias" in md
     assert "**alignment-ci** — 6 gate(s): 4 pass, 2 fail; blocking: regression/all" in md
@@ -159,7 +159,7 @@ def test_step_summary_is_the_same_content_and_appended(built):
 
 def test_missing_parts_render_as_not_run(tmp_path):
     md = render_markdown(ReportData())
-    assert md.splitlines()[0] == "## ⏸️ alignment-ci: gates not run"
+    assert md.splitlines()[0] == "## ⏸️ Not decided: the gates did not run"
     for text in ("_Not run: no gate results were found._", "_Not run: no candidate run record._",
                  "_Not run: no label batch was validated for this report._", "_Not run: no label batch was analysed for this report._",
                  "_No eval examples._", "_Not computed._"):
@@ -190,7 +190,7 @@ def test_verdict_rules():
 def test_gate_file_errors_fail_the_report():
     data = ReportData(gates=[{"gate": "gold", "outcome": "pass"}], gate_errors=["gates/test_gold.py: <script>x</script>"])
     md = render_markdown(data)
-    assert md.startswith("## ❌ alignment-ci: gates failed")
+    assert md.startswith("## ❌ Do not merge: blocked by 1 gate file(s) that could not run\n")
     assert "> **Gate error:** gates/test\\_gold.py: &lt;script&gt;x&lt;/script&gt;" in md
 
 
@@ -309,7 +309,8 @@ def test_giant_report_fits_the_comment_limit(workspace):
     md = render_markdown(giant)
     assert utf16_len(md) <= COMMENT_BUDGET
     assert len(comment_marker("report")) + 1 + utf16_len(md) <= COMMENT_MAX_CHARS
-    assert md.splitlines()[0] == "## ❌ alignment-ci: gates failed"  # the verdict survives condensing
+    assert md.splitlines()[0].startswith("## ❌ Do not merge: blocked by ")  # the verdict survives condensing
+    assert md.splitlines()[0].endswith(" more")
     assert "condensed (level 3) to fit GitHub's comment limit" in md
     assert "<details><summary><b>Lineage</b></summary>" in md
     assert "_… 2940 more passing gates not shown here: see the full HTML report._" in md
@@ -372,14 +373,35 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(built, 
 
 
 def test_report_package_imports_no_pipeline_stage():
+    """The renderers import no pipeline stage; report/collect.py, the collector, is the one
+    module of the package that reads the stages' outputs."""
     import ast
 
     package = Path(__file__).resolve().parents[1] / "alignment_ci" / "report"
     imported = set()
     for path in package.glob("*.py"):
+        if path.name == "collect.py":
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level >= 2:
                 imported.add((node.module or "").split(".")[0])
             elif isinstance(node, ast.Import):
                 imported.update(a.name for a in node.names if a.name.startswith("alignment_ci"))
     assert imported == {"forge", "textsafety"}  # below the report in the layering; no quality/train/gating
+
+
+def test_the_first_line_names_the_blocking_gates_with_their_outcomes_and_a_first_model():
+    from alignment_ci.report.data import verdict_of
+
+    gates = [{"gate": "gold", "outcome": "pass"}, {"gate": "label_quality/acme-1", "outcome": "fail"},
+             {"gate": "regression", "outcome": "inconclusive"}, {"gate": "hallucination", "outcome": "skipped"},
+             {"gate": "shadowy", "outcome": "fail", "blocking": False}]
+    v = verdict_of(gates)
+    assert v.headline(first_model=True) == ("❌ Do not merge: first model: no baseline; blocked by "
+                                            "label_quality/acme-1 (fail), regression (inconclusive)")
+    assert "skipped: hallucination" in v.sentence()
+    passing = verdict_of([g for g in gates if g["outcome"] != "fail" and g["outcome"] != "inconclusive"])
+    assert passing.headline() == "✅ Merge: every blocking gate passed (1 passed)"
+    assert passing.headline(first_model=True).endswith(" · first model: no baseline")
+    many = verdict_of([{"gate": f"g{i}", "outcome": "fail"} for i in range(9)])
+    assert many.headline().endswith("g5 (fail) and 3 more")

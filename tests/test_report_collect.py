@@ -9,7 +9,7 @@ from pathlib import Path
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import ingest_batch, snapshot
 from alignment_ci.report.markdown import render_markdown
-from alignment_ci.reportdata import collect_report_data
+from alignment_ci.report.collect import collect_report_data
 from alignment_ci.store import open_store
 from alignment_ci.synth import make_pairwise_batch, write_jsonl
 
@@ -50,6 +50,6 @@ def test_collects_runs_from_the_store_and_batches_from_the_manifests(tmp_path: P
     # 200 labels at acme's $0.25; 0.5 h on two A100-80GB at $2.50
     assert data.cost == {"labels": 200, "annotation_usd": 50.0, "gpu_hours": 1.0, "gpu": "A100-80GB", "gpu_usd": 2.5, "total_usd": 52.5}
     md = render_markdown(data)
-    assert "## ✅ alignment-ci: gates passed" in md
+    assert md.startswith("## ✅ Merge: every blocking gate passed (1 passed)\n")
     assert "| 200 | $50.00 | 1.000 | A100-80GB | $2.50 | $52.50 |" in md
     assert 'x-axis "predicted" ["0.25", "0.75"]' in md

@@ -15,7 +15,7 @@ from alignment_ci.commands.report import app as report_app
 from alignment_ci.forge import local_forge_dir
 from alignment_ci.forge.base import COMMENT_MAX_CHARS, comment_marker
 from alignment_ci.forge.local import LocalForge
-from alignment_ci.reportdata import build_report
+from alignment_ci.report.collect import build_report
 from tests.github_server import GitHubAPIServer, github_server  # noqa: F401
 from tests.test_report import ZWJ, _config, _pr_env, workspace, write_gate_results  # noqa: F401
 
@@ -37,7 +37,7 @@ def test_local_forge_rerun_edits_the_same_comment_and_status_follows_the_verdict
     forge = LocalForge(local_forge_dir(ws))
     assert first["forge"] == "local" and first["pr"] == 7 and first["comment"]["created"] is True
     body = forge.read_comment(7, "report")
-    assert body.startswith(comment_marker("report") + "\n## ❌ alignment-ci: gates failed")
+    assert body.startswith(comment_marker("report") + "\n## ❌ Do not merge: blocked by regression/all (fail)\n")
     assert "@org/team" not in body and f"@{ZWJ}org/team" in body
     assert forge.statuses(HEAD)["alignment-ci/gates"]["state"] == "failure"
     assert forge.statuses(HEAD)["alignment-ci/gates"]["description"] == "alignment-ci: 6 gate(s): 4 pass, 2 fail; blocking: regression/all"
@@ -48,7 +48,7 @@ def test_local_forge_rerun_edits_the_same_comment_and_status_follows_the_verdict
     second = build_report(config, publish=True, environ=env)["published"]
     assert second["comment"]["id"] == first["comment"]["id"] and second["comment"]["created"] is False
     assert second["comment"]["changed"] is True
-    assert forge.read_comment(7, "report").startswith(comment_marker("report") + "\n## ✅ alignment-ci: gates passed")
+    assert forge.read_comment(7, "report").startswith(comment_marker("report") + "\n## ✅ Merge: every blocking gate passed")
     assert forge.statuses(HEAD)["alignment-ci/gates"]["state"] == "success"  # the shadow gate's failure does not block
     index = json.loads((forge.root / "comments" / "index.json").read_text())
     assert list(index) == ["7/report"] and index["7/report"]["revisions"] == 2
@@ -81,7 +81,7 @@ def test_github_rerun_edits_the_same_comment_and_failing_gate_sets_failure(ws, t
     build_report(_config(ws), publish=True, environ=env)
     comments = github_server.comments_on(pr)
     assert len(comments) == 1
-    assert comments[0]["body"].startswith(comment_marker("report") + "\n## ✅ alignment-ci: gates passed")
+    assert comments[0]["body"].startswith(comment_marker("report") + "\n## ✅ Merge: every blocking gate passed")
     assert f"[full HTML report]({run_url}#artifacts)" in comments[0]["body"]
     assert len(comments[0]["body"]) <= COMMENT_MAX_CHARS
     assert len(github_server.calls("POST", f"/repos/{github_server.full_name}/issues/{pr}/comments")) == 1
@@ -100,7 +100,7 @@ def test_cli_report_renders_and_publishes(ws, tmp_path, monkeypatch):
     data = json.loads(result.stdout)
     assert data["verdict"] == "fail" and data["published"]["pr"] == 0
     assert Path(data["files"]["html"]) == tmp_path / "out" / "report.html"
-    assert (tmp_path / "out" / "report.md").read_text().startswith("## ❌ alignment-ci: gates failed\n\n**hostile-demo**")
+    assert (tmp_path / "out" / "report.md").read_text().startswith("## ❌ Do not merge: blocked by regression/all (fail)\n\n**hostile-demo**")
     text = runner.invoke(report_app, ["--config", str(ws / "alignment.yaml"), "--out", str(tmp_path / "out2")])
     assert text.exit_code == 0
     assert "verdict: fail — 6 gate(s): 4 pass, 2 fail; blocking: regression/all" in text.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import ingest_batch
 from alignment_ci.report.markdown import render_markdown
-from alignment_ci.reportdata import collect_report_data
+from alignment_ci.report.collect import collect_report_data
 from alignment_ci.synth import make_pairwise_batch, write_jsonl
 
 

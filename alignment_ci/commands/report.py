@@ -30,7 +30,7 @@ def report(
     """Render the report; parts that did not run show as "not run". Exit 0 when rendered (the gate verdict is reported, not enforced)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..reportdata import build_report
+    from ..report.collect import build_report
 
     result = build_report(
         _config(config), out_dir=out_dir, gate_results=gate_results, evals=evals, batches=batch or [],

@@ -275,8 +275,120 @@ def verify_manifests(config: Config, store=None) -> dict[str, Any]:
 
 
 def snapshot(config: Config) -> dict[str, Any]:
-    """The dataset snapshot: sha256 over the sorted batch hashes, one per line."""
-    batches = sorted((data["sha256"], data["batch_id"]) for _, data in iter_manifests(config) if "sha256" in data)
-    hashes = sorted(h for h, _ in batches)
-    digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
-    return {"snapshot": digest, "batches": [{"batch_id": b, "sha256": h} for h, b in batches]}
+    """The dataset snapshot: sha256 over the sorted batch hashes, one per line. A batch with
+    excluded raters contributes ``<sha256> excluded:<id>,<id>`` instead, so an exclusion is a
+    new snapshot (and a new training run), never a cache hit on the old data."""
+    batches = sorted((data["sha256"], data["batch_id"], excluded_rater_ids(data))
+                     for _, data in iter_manifests(config) if "sha256" in data)
+    lines = sorted(h + (f" excluded:{','.join(x)}" if x else "") for h, _, x in batches)
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return {"snapshot": digest, "batches": [{"batch_id": b, "sha256": h, **({"excluded_raters": x} if x else {})}
+                                            for h, b, x in batches]}
+
+
+# ---------------------------------------------------------------------- rater exclusions
+
+
+def excluded_rater_ids(manifest: dict[str, Any]) -> list[str]:
+    """The rater ids a manifest's ``excluded_raters`` lists (sorted)."""
+    entries = manifest.get("excluded_raters") or []
+    return sorted({str(e["rater_id"]) for e in entries if isinstance(e, dict) and e.get("rater_id")})
+
+
+def drop_excluded(df: Any, rater_ids: list[str]) -> Any:
+    """``df`` (a canonical label frame) without the judgments of ``rater_ids`` (raw ids or
+    their pseudonyms, as manifests and reports show them)."""
+    if not rater_ids:
+        return df
+    drop = set(rater_ids)
+    keep = ~df["rater_id"].map(lambda r: str(r) in drop or pseudonymize(str(r)) in drop)
+    return df.loc[keep]
+
+
+def exclude_raters(config: Config, batch_id: str, raters: list[str], reason: str, *, by: str | None = None,
+                   store=None) -> dict[str, Any]:
+    """Record in a batch's manifest that ``raters`` are excluded, with the reason.
+
+    The manifest change is the reviewed change (it goes through the pull request); aggregation,
+    training, the gold set and the label-quality gate leave those raters' judgments out, and the
+    dataset snapshot changes. A ``exclude-raters`` lineage entry records who and why. A rater
+    that is not in the batch is an :class:`InputError`; one already excluded is left as it was.
+    """
+    from ..lineage import LineageLog
+    from ..store import open_store
+
+    if not reason or not reason.strip():
+        raise InputError("excluding raters needs a reason (--reason): the reviewer of the change reads it")
+    if not raters:
+        raise InputError("name at least one rater to exclude (--rater ID)")
+    found = find_batch(config, batch_id)
+    if found is None:
+        raise InputError(f"batch {batch_id!r}: no manifest under {batches_dir(config)}")
+    path, manifest = found
+    known = set(manifest.get("rater_ids") or [])
+    unknown = [r for r in raters if known and r not in known and pseudonymize(r) not in known]
+    if unknown:
+        raise InputError(f"{path}: rater(s) {', '.join(unknown)} not in batch {batch_id} "
+                         f"(its raters: {', '.join(sorted(known))})")
+    already = set(excluded_rater_ids(manifest))
+    new = [r for r in dict.fromkeys(raters) if r not in already]
+    if not new:
+        return {"batch_id": batch_id, "manifest": str(path), "excluded": [], "already_excluded": sorted(already)}
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entries = list(manifest.get("excluded_raters") or [])
+    entries += [{"rater_id": r, "reason": truncate(reason.strip(), 500), "at": at, **({"by": by} if by else {})}
+                for r in new]
+    manifest["excluded_raters"] = entries
+    _write_atomic(path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+    store = store if store is not None else open_store(config)
+    LineageLog(store).append(kind="exclude-raters", subject=str(manifest.get("sha256", batch_id)),
+                             inputs=[str(manifest["sha256"])] if manifest.get("sha256") else [],
+                             data={"batch_id": batch_id, "raters": new, "reason": reason.strip(), "by": by})
+    return {"batch_id": batch_id, "manifest": str(path), "excluded": new, "already_excluded": sorted(already)}
+
+
+@dataclass
+class StoredBatch:
+    """A batch read back from the store, with its manifest (the frame holds every judgment;
+    ``excluded_raters`` are the ones the manifest excludes)."""
+
+    batch_id: str
+    vendor: str | None
+    manifest_path: Path
+    manifest: dict[str, Any]
+    frame: Any
+    excluded_raters: list[str]
+
+
+def load_stored_batches(config: Config, refs: list[str] | None = None, store=None) -> list[StoredBatch]:
+    """Batches by id or manifest path (``refs``; default: every manifest), read from the store
+    (hash-checked). An unknown batch or a manifest without data is an :class:`InputError`."""
+    from ..store import open_store
+    from .readers import read_batch
+
+    manifests = iter_manifests(config)
+    if refs:
+        chosen = []
+        for ref in refs:
+            path = Path(ref)
+            match = next(((p, m) for p, m in manifests if m.get("batch_id") == ref or p.resolve() == path.resolve()), None)
+            if match is None and ref.endswith((".yaml", ".yml")) and path.is_file():
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                match = (path, data) if isinstance(data, dict) else None
+            if match is None:
+                raise InputError(f"batch {ref!r}: no manifest with that batch id or path under {batches_dir(config)}")
+            chosen.append(match)
+    else:
+        chosen = manifests
+    store = store if store is not None else open_store(config)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="alignment-ci-batches-") as tmp:
+        for i, (path, manifest) in enumerate(chosen):
+            if not manifest.get("sha256"):
+                raise InputError(f"{path}: the manifest names no stored data (sha256)")
+            local = Path(tmp) / f"{i}.parquet"
+            store.get_blob_to_path(manifest["sha256"], local)
+            frame = read_batch(local, default_dimension=config.taxonomy.default_dimension)
+            out.append(StoredBatch(str(manifest.get("batch_id", path.stem)), manifest.get("vendor"), path, manifest,
+                                   frame, excluded_rater_ids(manifest)))
+    return out

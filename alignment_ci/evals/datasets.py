@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ..data.manifest import drop_excluded, excluded_rater_ids
 from ..errors import InputError
 
 SLICE_FIELDS: tuple[str, ...] = ("dimension", "sampling_bucket", "language", "cohort")
@@ -168,7 +169,7 @@ def gold_from_store(config: Any) -> PairSet:
         for i, (mpath, manifest) in enumerate(manifests):
             local = Path(tmp) / f"{i}.parquet"
             store.get_blob_to_path(manifest["sha256"], local)
-            frames.append(pd.read_parquet(local))
+            frames.append(drop_excluded(pd.read_parquet(local), excluded_rater_ids(manifest)))
             names.append(str(manifest.get("batch_id", mpath.stem)))
     excluded: dict[str, int] = {}
     pairs: list[dict[str, Any]] = []

@@ -196,3 +196,93 @@ def non_inferiority_test(scores: Sequence[float], margin: float = 0.05, alpha: f
         p_value = float(norm.sf((mean - null) / se))
     return NonInferiority(mean, n, wins, ties, losses, margin, null, float(lower), float(p_value), alpha,
                           bool(p_value < alpha))
+
+
+@dataclass
+class PairedAccuracy:
+    """Two classifiers (reward models) scored on the same units: McNemar's exact test on the
+    discordant units and the accuracy difference with Newcombe's interval."""
+
+    n: int
+    candidate_accuracy: float
+    baseline_accuracy: float
+    difference: float  # candidate - baseline
+    both_right: int
+    candidate_only: int  # discordant: the candidate right, the baseline wrong
+    baseline_only: int  # discordant: the baseline right, the candidate wrong
+    both_wrong: int
+    p_value: float | None  # McNemar exact, two-sided; None when no unit is discordant
+    p_worse: float | None  # exact, one-sided: the candidate is worse (more baseline_only)
+    interval: tuple[float, float]  # two-sided, at ``confidence``
+    confidence: float
+
+    @property
+    def discordant(self) -> int:
+        return self.candidate_only + self.baseline_only
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["interval"] = list(self.interval)
+        out["discordant"] = self.discordant
+        return out
+
+
+def mcnemar_exact(candidate_only: int, baseline_only: int) -> tuple[float | None, float | None]:
+    """McNemar's exact test: under H0 (equal accuracy) each discordant unit is the candidate's
+    with probability 1/2, so ``candidate_only ~ Binomial(b + c, 1/2)``. Returns the two-sided
+    p-value (as ``statsmodels.stats.contingency_tables.mcnemar(table, exact=True)``) and the
+    one-sided p-value that the candidate is worse; ``(None, None)`` without a discordant unit
+    (there is nothing to test: no unit changed)."""
+    from scipy.stats import binomtest
+
+    n = candidate_only + baseline_only
+    if n == 0:
+        return None, None
+    two_sided = min(1.0, 2.0 * float(binomtest(min(candidate_only, baseline_only), n, 0.5, alternative="less").pvalue))
+    worse = float(binomtest(candidate_only, n, 0.5, alternative="less").pvalue)
+    return two_sided, worse
+
+
+def paired_accuracy(candidate_correct: Sequence[bool], baseline_correct: Sequence[bool],
+                    confidence: float = 0.95) -> PairedAccuracy:
+    """Compare two accuracies measured on the same units.
+
+    The 2×2 table of (candidate right?, baseline right?) gives McNemar's exact test
+    (:func:`mcnemar_exact`) and the difference ``Δ = (b - c)/n`` with the hybrid score
+    interval of Newcombe (1998, "Improved confidence intervals for the difference between
+    binomial proportions based on paired data", method 10): Wilson intervals of both
+    accuracies combined with the phi correlation of the table. It stays inside [-1, 1] and
+    does not collapse when no unit is discordant.
+    """
+    c = np.asarray(candidate_correct, dtype=bool)
+    b = np.asarray(baseline_correct, dtype=bool)
+    if c.shape != b.shape:
+        raise ValueError(f"{len(c)} candidate outcomes but {len(b)} baseline outcomes")
+    n = int(c.size)
+    both = int((c & b).sum())
+    cand_only = int((c & ~b).sum())
+    base_only = int((~c & b).sum())
+    neither = n - both - cand_only - base_only
+    if n == 0:
+        nan = float("nan")
+        return PairedAccuracy(0, nan, nan, nan, 0, 0, 0, 0, None, None, (-1.0, 1.0), confidence)
+    p1, p2 = (both + cand_only) / n, (both + base_only) / n
+    l1, u1 = wilson_interval(both + cand_only, n, confidence)
+    l2, u2 = wilson_interval(both + base_only, n, confidence)
+    denom = (both + cand_only) * (base_only + neither) * (both + base_only) * (cand_only + neither)
+    phi = (both * neither - cand_only * base_only) / math.sqrt(denom) if denom > 0 else 0.0
+    diff = p1 - p2
+    lower = diff - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    upper = diff + math.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
+    p_two, p_worse = mcnemar_exact(cand_only, base_only)
+    return PairedAccuracy(n, p1, p2, diff, both, cand_only, base_only, neither, p_two, p_worse,
+                          (max(-1.0, lower), min(1.0, upper)), confidence)
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for a sentence: ``p = 0.031``, ``p < 0.0001``; never ``p = 0``."""
+    if p is None:
+        return "no test (nothing to compare)"
+    if p < 1e-4:
+        return "p < 0.0001"
+    return f"p = {p:.2g}" if p < 0.01 else f"p = {p:.3f}".rstrip("0").rstrip(".") if p < 1 else "p = 1"

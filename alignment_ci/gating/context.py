@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..candidates import CANDIDATES_KIND, ROLES, make_candidate, production_baseline, resolve_candidate
+from ..data.manifest import StoredBatch, load_stored_batches
 from ..errors import AlignmentCIError
 from ..store import open_store
 from ..train.runs import latest_run, model_dir_for
@@ -307,6 +308,7 @@ class GateContext:
         self._gold: Any = None
         self._eval: Any = None
         self._suite: Any = None
+        self._batches: Any = None
 
     @property
     def results_dir(self) -> Path:
@@ -355,6 +357,17 @@ class GateContext:
             self._suite = load_red_team(path)
         return self._suite
 
+    def label_batches(self) -> list[StoredBatch]:
+        """The label batches the label-quality gate judges (read once): ``--batches`` (batch ids
+        or manifest paths, comma-separated), else the batches the candidate was trained on,
+        else every ingested batch."""
+        if self._batches is None:
+            refs = [r.strip() for r in (self.options.batches or "").split(",") if r.strip()]
+            if not refs:
+                refs = list((self.candidate.record or {}).get("batch_ids") or [])
+            self._batches = load_stored_batches(self.config, refs or None)
+        return self._batches
+
     def describe(self) -> dict[str, Any]:
         return {"candidate": self.candidate.describe(), "baseline": self.baseline.describe()}
 
@@ -365,6 +378,9 @@ class GateContext:
             data["gold"] = {"source": self._gold.source, "pairs": len(self._gold.pairs), "excluded": self._gold.excluded}
         if self._eval is not None:
             data["eval"] = {"source": self.eval_source(), "rows": len(self._eval)}
+        if self._batches is not None:
+            data["batches"] = [{"batch_id": b.batch_id, "vendor": b.vendor, "excluded_raters": b.excluded_raters}
+                               for b in self._batches]
         if self._suite is not None:
             data["safety_suite"] = {"name": self._suite.name, "path": str(self._suite.path), "items": len(self._suite.items)}
         return data

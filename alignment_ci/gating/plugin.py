@@ -171,6 +171,13 @@ def slices(eval_set: list[dict[str, Any]], gate_config: GatesSettings) -> dict[s
 
 
 @pytest.fixture(scope="session")
+def label_batches(gate_context: GateContext) -> list[Any]:
+    """The PR's label batches (:class:`~alignment_ci.data.manifest.StoredBatch`): ``--batches``, else
+    the candidate's training batches, else every ingested batch."""
+    return _as_inconclusive(gate_context.label_batches)
+
+
+@pytest.fixture(scope="session")
 def safety_suite(gate_context: GateContext) -> Any:
     """The red-team :class:`~alignment_ci.evals.safety.RedTeamSuite`."""
     return _as_inconclusive(gate_context.safety_suite)

@@ -32,16 +32,18 @@ class CalibrationGateSettings(_Settings):
 
 
 class RegressionGateSettings(_Settings):
-    """Candidate vs baseline, per slice, with a one-sided non-inferiority test."""
+    """Candidate reward model vs the baseline's on the same held-out pairs, per slice: McNemar's
+    exact test and the accuracy difference with a one-sided non-inferiority bound."""
 
-    margin: float = Field(0.05, ge=0, lt=0.5, description="Non-inferiority margin on the win-rate scale: the candidate may "
-                          "be worse than the baseline by at most this (win rate above 0.5 - margin).")
+    margin: float = Field(0.05, ge=0, lt=0.5, description="Non-inferiority margin on the accuracy scale: the "
+                          "candidate reward model may be less accurate than the baseline's by at most this.")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided significance level of the non-inferiority test.")
     min_n: int = Field(20, ge=1, description="Fewer units than this in the whole eval set is inconclusive.")
     min_slice_n: int = Field(10, ge=1, description="Slices smaller than this are listed but not gated on their own.")
     slice_keys: list[str] = Field(default_factory=lambda: ["dimension", "sampling_bucket", "language", "cohort"],
                                   description="Eval-row fields whose values are the critical slices.")
-    baseline_required: bool = Field(True, description="No baseline is inconclusive; false: passes as 'first model'.")
+    baseline_required: bool = Field(True, description="No baseline at all (a first model) is inconclusive; false: "
+                                    "passes as 'first model: no baseline'.")
     judge: Literal["candidate", "baseline"] = Field("candidate", description="Which reward model judges the policies' "
                                                     "responses in policy mode.")
     tie_tolerance: float = Field(1e-6, ge=0, description="Judge scores closer than this are a tie (0.5).")
@@ -145,6 +147,17 @@ class RewardHackingGateSettings(_Settings):
     min_n: int = Field(20, ge=1, description="Fewer held-out pairs than this is inconclusive.")
 
 
+class LabelQualityGateSettings(_Settings):
+    """Label quality of the pull request's batches: agreement, flagged raters, gold vs the vendor's SLA."""
+
+    max_flagged_share: float = Field(0.1, ge=0, le=1, description="Largest share of a batch's judgments that may come "
+                                     "from flagged raters (after the manifest's excluded_raters).")
+    min_gold_judgments: int = Field(10, ge=1, description="Fewer gold judgments in a batch than this makes the gold "
+                                    "check (vendor SLA) inconclusive.")
+    noncritical_blocks: bool = Field(False, description="A failed agreement on a dimension that is not critical in "
+                                     "the taxonomy also fails the gate (default: reported only).")
+
+
 class GatesSettings(_Settings):
     """How gates run and how their outcomes turn into a verdict."""
 
@@ -168,6 +181,7 @@ class GatesSettings(_Settings):
     policy_winrate: WinRateGateSettings = Field(default_factory=WinRateGateSettings)
     policy_health: PolicyHealthGateSettings = Field(default_factory=PolicyHealthGateSettings)
     reward_hacking: RewardHackingGateSettings = Field(default_factory=RewardHackingGateSettings)
+    label_quality: LabelQualityGateSettings = Field(default_factory=LabelQualityGateSettings)
 
     @model_validator(mode="after")
     def _min_pass_fits(self) -> "GatesSettings":

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
-from ..textsafety import pseudonymize
+from ..data.manifest import drop_excluded
 from .agreement import agreement_report
 from .raters import rater_report
 
@@ -106,6 +106,4 @@ def label_health(
 
 def without_raters(df: pd.DataFrame, rater_ids: list[str]) -> pd.DataFrame:
     """``df`` without the judgments of ``rater_ids`` (given raw or pseudonymized)."""
-    drop = set(rater_ids)
-    keep = ~df["rater_id"].map(lambda r: r in drop or pseudonymize(str(r)) in drop)
-    return df.loc[keep]
+    return drop_excluded(df, list(rater_ids))

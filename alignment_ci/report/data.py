@@ -1,6 +1,6 @@
 """What a report renders: :class:`ReportData`, plain data handed in by a collector.
 
-The report package imports no pipeline stage; ``alignment_ci.reportdata`` gathers these
+The report package imports no pipeline stage; ``alignment_ci.report.collect`` gathers these
 fields from the store, the gate results and the batches. Every field is optional: a part
 that did not run renders as "not run".
 
@@ -71,6 +71,8 @@ class ReportData:
     run_url: str | None = None
     generated_at: str = field(default_factory=_now)
     notes: list[str] = field(default_factory=list)
+    first_model: bool = False  # no production baseline at all: nothing to compare against
+    candidate_id: str | None = None  # the candidate record the gates judged
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Verdict:
     blocking_failures: list[str]
     shadow_failures: list[str]
     errors: int = 0
+    blocking_outcomes: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def commit_state(self) -> str:
@@ -108,7 +112,27 @@ class Verdict:
             text += f"; {self.errors} gate file(s) could not run"
         if self.blocking_failures:
             text += f"; blocking: {', '.join(self.blocking_failures)}"
+        if self.skipped:
+            text += f"; skipped: {', '.join(self.skipped)}"
         return text
+
+    def headline(self, first_model: bool = False, limit: int = 6) -> str:
+        """The report's first line: merge or not, and why (the blocking gates by name)."""
+        baseline = "first model: no baseline" if first_model else ""
+        if self.state == "not run":
+            return "⏸️ Not decided: the gates did not run" + (f" ({baseline})" if baseline else "")
+        if self.state == "pass":
+            n = self.counts.get("pass", 0)
+            text = f"✅ Merge: every blocking gate passed ({n} passed"
+            if self.shadow_failures:
+                text += f"; shadow gates failed, not blocking: {', '.join(self.shadow_failures[:limit])}"
+            return text + ")" + (f" · {baseline}" if baseline else "")
+        named = [f"{g} ({self.blocking_outcomes.get(g, 'fail')})" for g in self.blocking_failures[:limit]]
+        more = len(self.blocking_failures) - limit
+        why = ", ".join(named) + (f" and {more} more" if more > 0 else "")
+        if self.errors:
+            why += (" and " if why else "") + f"{self.errors} gate file(s) that could not run"
+        return "❌ Do not merge: " + (f"{baseline}; " if baseline else "") + f"blocked by {why}"
 
 
 def verdict_of(gates: list[dict[str, Any]] | None, inconclusive_blocks: bool = True, errors: list[str] | None = None) -> Verdict:
@@ -118,14 +142,17 @@ def verdict_of(gates: list[dict[str, Any]] | None, inconclusive_blocks: bool = T
     if gates is None and not errors:
         return Verdict("not run", {}, [], [])
     counts = {o: 0 for o in OUTCOMES}
-    blocking, shadow = [], []
+    blocking, shadow, outcomes, skipped = [], [], {}, []
     for g in gates or []:
         outcome = str(g.get("outcome", "inconclusive"))
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome == "fail" or (outcome == "inconclusive" and inconclusive_blocks):
             (blocking if g.get("blocking", True) else shadow).append(str(g.get("gate", "?")))
+            outcomes[str(g.get("gate", "?"))] = outcome
+        elif outcome == "skipped":
+            skipped.append(str(g.get("gate", "?")))
     n_errors = len(errors or [])
-    return Verdict("fail" if blocking or n_errors else "pass", counts, blocking, shadow, n_errors)
+    return Verdict("fail" if blocking or n_errors else "pass", counts, blocking, shadow, n_errors, outcomes, skipped)
 
 
 def finite(value: Any) -> float | None:

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..candidates import record_candidate
 from ..config import Config
+from ..data.manifest import drop_excluded
 from ..errors import InputError
 from .specs import STAGES, StageJob
 
@@ -209,6 +210,7 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
             local = Path(tmp) / f"{batch['sha256']}.parquet"
             store.get_blob_to_path(batch["sha256"], local)
             df = read_batch(local, default_dimension=config.taxonomy.default_dimension)
+            df = drop_excluded(df, batch.get("excluded_raters") or [])  # the manifest's reviewed exclusions
             from ..textsafety import pseudonymize
 
             raters.update(pseudonymize(str(r)) for r in df["rater_id"].unique())

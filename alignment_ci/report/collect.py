@@ -31,9 +31,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .errors import AlignmentCIError, InputError
-from .report import ReportData, publish_report, verdict_of, write_report
+from ..config import Config
+from ..errors import AlignmentCIError, InputError
+from .data import ReportData, verdict_of
+from .output import write_report
+from .publish import publish_report
 
 RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
 
@@ -136,14 +138,14 @@ def resolve_run(config: Config, ref: Any, store: Any = None) -> dict[str, Any] |
         if not isinstance(record, dict):
             raise InputError(f"{path}: a run record is a JSON object")
         return record
-    from .train.runs import find_run
+    from ..train.runs import find_run
 
     return find_run(config, text, store=store)
 
 
 def newest_run(config: Config, store: Any = None) -> dict[str, Any] | None:
     """The most recently finished run of any stage, or None."""
-    from .train.runs import latest_run
+    from ..train.runs import latest_run
 
     records = [r for r in (latest_run(config, s, store=store) for s in RUN_STAGES_NEWEST_FIRST) if r]
     return max(records, key=lambda r: r.get("finished_at", ""), default=None)
@@ -165,9 +167,9 @@ def batch_summaries(
 
     With ``sla_records``, each accepted batch's SLA record (decisions, rater time,
     agreement, gold) is appended to it, under the vendor its manifest names."""
-    from .data.readers import read_batch
-    from .data.validate import validate_file
-    from .quality.health import label_health
+    from ..data.readers import read_batch
+    from ..data.validate import validate_file
+    from ..quality.health import label_health
 
     vendors = {m.get("batch_id"): m.get("vendor") for m in _manifests(config).values()} if sla_records is not None else {}
     validation, health = [], []
@@ -181,7 +183,7 @@ def batch_summaries(
             df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
             health.append(label_health(df, config, warnings=counts))
             if sla_records is not None:
-                from .monitor.sla import batch_sla_record
+                from ..monitor.sla import batch_sla_record
 
                 vendor = vendors.get(report.batch_id) or "unknown"
                 sla_records.append(batch_sla_record(df, vendor, str(report.batch_id), None, config=config))
@@ -189,7 +191,7 @@ def batch_summaries(
 
 
 def _manifests(config: Config) -> dict[str, dict[str, Any]]:
-    from .data.manifest import iter_manifests
+    from ..data.manifest import iter_manifests
 
     return {data["sha256"]: {**data, "_path": str(path)} for path, data in iter_manifests(config) if "sha256" in data}
 
@@ -213,7 +215,7 @@ def _manifest_validation(batches: list[dict[str, Any]], manifests: dict[str, dic
 def run_cost(config: Config, records: Sequence[dict[str, Any]], batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Annotation cost (each merged judgment × the vendor's price per label) plus compute
     (the runs' GPU-hours × price), priced by :mod:`alignment_ci.monitor.cost`."""
-    from .monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
+    from ..monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
 
     labels, annotation = 0, 0.0
     for b in batches:
@@ -256,7 +258,7 @@ def collect_report_data(
     store: Any = None,
 ) -> ReportData:
     """Assemble the report's data from the pipeline's outputs (defaults: the conventional paths)."""
-    from .data.manifest import snapshot as dataset_snapshot
+    from ..data.manifest import snapshot as dataset_snapshot
 
     notes: list[str] = []
     gates, meta = load_gate_results(gate_results if gate_results is not None else default_gate_results(config))
@@ -299,7 +301,7 @@ def collect_report_data(
 
     sla = None
     if batches:
-        from .monitor.sla import vendor_sla
+        from ..monitor.sla import vendor_sla
 
         sla_records: list[dict[str, Any]] = []
         validation, health = batch_summaries(config, batches, sla_records)
@@ -343,6 +345,8 @@ def collect_report_data(
         html_url=html_url,
         run_url=run_url,
         notes=notes,
+        first_model=bool((meta.get("baseline") or {}).get("first_model")) and baseline is None,
+        candidate_id=(meta.get("candidate") or {}).get("candidate_id"),
     )
 
 
@@ -370,8 +374,8 @@ def build_report(
     artifacts and the summary is appended to ``$GITHUB_STEP_SUMMARY``; locally the link is
     the HTML file. Returns ``{verdict, state, files, published}``.
     """
-    from .forge import open_forge
-    from .forge.actions import actions_context
+    from ..forge import open_forge
+    from ..forge.actions import actions_context
 
     env = os.environ if environ is None else environ
     out = Path(out_dir) if out_dir is not None else default_report_dir(config)

@@ -1,5 +1,9 @@
 """`alignment-ci bridge`: run the rater bridge, manage vendors and their tokens, record batch
-outcomes, and report vendor SLAs."""
+outcomes, and report vendor SLAs.
+
+The bridge's commands live with the bridge: pyproject.toml declares ``app`` in the
+``alignment_ci.commands`` entry-point group and ``alignment_ci.cli`` mounts every command
+group it finds there, so alignment_ci never imports rater_bridge."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from alignment_ci.cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 
 app = typer.Typer(help="The rater bridge: the service vendors push batches to and pull tasks from.", no_args_is_help=True)
 vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=True)
@@ -16,8 +20,8 @@ app.add_typer(vendor_app, name="vendor")
 
 
 def _sessions(config):
-    from rater_bridge.db import create_tables, make_engine, session_factory
-    from rater_bridge.settings import database_url
+    from .db import create_tables, make_engine, session_factory
+    from .settings import database_url
 
     engine = make_engine(database_url(config))
     create_tables(engine)
@@ -36,8 +40,8 @@ def serve(
 
     import uvicorn
 
-    from rater_bridge.app import create_app
-    from rater_bridge.logs import ACCESS_LOGGER
+    from .app import create_app
+    from .logs import ACCESS_LOGGER
 
     cfg = _config(config)
     handler = logging.StreamHandler(sys.stderr)
@@ -57,7 +61,7 @@ def vendor_add(
     format: FormatOpt = Format.text,
 ) -> None:
     """Add a vendor and print its API token. The token is shown only this once."""
-    from rater_bridge.auth import add_vendor
+    from .auth import add_vendor
 
     with _sessions(_config(config))() as s:
         vendor, token = add_vendor(s, name)
@@ -75,7 +79,7 @@ def vendor_token(
     format: FormatOpt = Format.text,
 ) -> None:
     """Issue another token for a vendor (rotation: revoke the old ones afterwards)."""
-    from rater_bridge.auth import issue_token
+    from .auth import issue_token
 
     with _sessions(_config(config))() as s:
         token = issue_token(s, name)
@@ -92,7 +96,7 @@ def vendor_revoke(
     format: FormatOpt = Format.text,
 ) -> None:
     """Revoke every token of a vendor."""
-    from rater_bridge.auth import revoke_tokens
+    from .auth import revoke_tokens
 
     with _sessions(_config(config))() as s:
         n = revoke_tokens(s, name)
@@ -102,7 +106,7 @@ def vendor_revoke(
 @vendor_app.command("list")
 def vendor_list(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """List vendors and the prefixes of their live tokens."""
-    from rater_bridge.auth import list_vendors
+    from .auth import list_vendors
 
     with _sessions(_config(config))() as s:
         vendors = list_vendors(s)
@@ -123,8 +127,8 @@ def mark(
     format: FormatOpt = Format.text,
 ) -> None:
     """Record a batch's pull-request outcome; vendors read it from GET /v1/batches/{id}."""
-    from rater_bridge.app import open_bridge
-    from rater_bridge.batches import mark_batch
+    from .app import open_bridge
+    from .batches import mark_batch
 
     bridge = open_bridge(_config(config))
     try:
@@ -142,8 +146,8 @@ def sla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Each vendor's turnaround, decisions per rater-hour, agreement and gold accuracy against its SLA."""
-    from rater_bridge.app import open_bridge
-    from rater_bridge.sla import bridge_sla
+    from .app import open_bridge
+    from .sla import bridge_sla
 
     bridge = open_bridge(_config(config))
     try:
