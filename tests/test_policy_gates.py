@@ -145,3 +145,21 @@ def test_the_same_policy_passes_and_the_judge_must_not_be_the_candidates_own(iso
     independent = found["policy_winrate/independent/all"]
     assert independent.outcome == "inconclusive" and independent.blocks
     assert "is the candidate's own reward model" in independent.reason
+
+
+@pytest.mark.slow
+def test_kl_to_the_reference_is_zero_against_itself_and_large_against_the_untrained_base(polite_policy, tiny_model):
+    """The policy-health KL estimate: the per-token log-ratio on the candidate's own answers."""
+    from alignment_ci.evals.generation import Policy
+    from alignment_ci.evals.policy_eval import load_prompt_set
+    from alignment_ci.evals.policy_health import health_stats
+    from alignment_ci.gating.policy_fixtures import _kl
+
+    prompts = [r["prompt"] for r in load_prompt_set()][:16]
+    policy = Policy(polite_policy)
+    answers = policy.generate_batched(prompts, max_new_tokens=16)
+    itself = health_stats(answers.texts, answers.token_ids, log_ratios=_kl(policy, Policy(polite_policy), prompts,
+                                                                          answers, 8))
+    assert itself.kl_per_token == pytest.approx(0.0, abs=1e-6) and itself.kl_tokens == sum(answers.token_counts)
+    base = health_stats(answers.texts, answers.token_ids, log_ratios=_kl(policy, Policy(tiny_model), prompts, answers, 8))
+    assert base.kl_per_token > 2.0  # the untrained base model finds the SFT answers very unlikely
