@@ -178,3 +178,45 @@ def test_token_logprobs_score_the_generated_tokens(tiny_model):
     assert logps[1][0] == pytest.approx(float(first.max()), abs=1e-4)
     # a model against itself: log-ratio 0 on every token
     assert policy.token_logprobs(prompts, out.token_ids) == logps
+
+
+def test_identical_answers_are_scored_once_per_judge():
+    class Judge:
+        path = "counting"
+
+        def __init__(self):
+            self.texts = 0
+
+        def score(self, prompts, answers):
+            self.texts += len(answers)
+            return np.array([float(len(a)) for a in answers])
+
+    judge = Judge()
+    rows = [{"prompt": "p1"}, {"prompt": "p2"}, {"prompt": "p3"}]
+    judged = judge_answers(rows, ["same", "x", "same"], ["same", "yy", "other"], {"independent": judge})
+    assert judge.texts == 5  # (p1, same) once for both policies
+    assert judged.scores["independent"][0].tolist() == [4.0, 1.0, 4.0]
+    assert judged.scores["independent"][1].tolist() == [4.0, 2.0, 5.0]
+
+
+def test_models_by_hugging_face_name_come_from_the_local_cache_only(tmp_path, tiny_model, monkeypatch):
+    """`gates.policy_winrate.judge` and `gates.safety.classifier` take a name (offline, from the
+    local Hugging Face cache) or a directory; a name not in the cache is a clear input error."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    from alignment_ci.evals.scoring import resolve_model_dir
+
+    snapshot = tmp_path / "hub" / "models--acme--tiny-judge" / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_model, snapshot)
+    (tmp_path / "hub" / "models--acme--tiny-judge" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--tiny-judge" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_model_dir("acme/tiny-judge", "judge model") == snapshot
+    assert resolve_model_dir(str(tiny_model), "judge model") == tiny_model
+    with pytest.raises(InputError, match="not in the local Hugging Face cache"):
+        resolve_model_dir("acme/missing", "judge model")
+    with pytest.raises(InputError, match="no such directory"):
+        resolve_model_dir(str(tmp_path / "nope"), "judge model")

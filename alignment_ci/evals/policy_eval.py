@@ -58,18 +58,10 @@ def load_prompt_set(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def resolve_judge_path(spec: str | Path) -> Path:
-    """A judge model directory from a path, or from a Hugging Face model name found in the
-    local cache (offline: nothing is downloaded)."""
-    p = Path(spec).expanduser()
-    if p.is_dir():
-        return p
-    try:
-        from huggingface_hub import snapshot_download
+    """The judge's model directory: a path, or a Hugging Face model name from the local cache (offline)."""
+    from .scoring import resolve_model_dir
 
-        return Path(snapshot_download(str(spec), local_files_only=True))
-    except Exception as exc:  # noqa: BLE001 - any miss is the same user error
-        raise InputError(f"judge model {spec!r}: not a directory and not in the local Hugging Face cache "
-                         f"({type(exc).__name__}); give the directory of a saved reward model") from None
+    return resolve_model_dir(spec, "judge model")
 
 
 def same_model(a: str | Path | None, b: str | Path | None) -> bool:
@@ -111,9 +103,15 @@ def judge_answers(rows: Sequence[Mapping[str, Any]], candidate: Sequence[str], b
         raise ValueError(f"{len(prompts)} prompts, {len(candidate)} candidate and {len(baseline)} baseline answers")
     out = JudgedAnswers(list(rows), prompts, list(candidate), list(baseline), judges=dict(descriptions or {}))
     started = time.perf_counter()
+    # Every distinct (prompt, answer) is scored once per judge: an answer both policies gave
+    # (a tie by definition) costs one forward pass, not two.
+    pairs = list(dict.fromkeys(zip(prompts + prompts, out.candidate + out.baseline)))
+    position = {pair: i for i, pair in enumerate(pairs)}
+    cand_idx = [position[pair] for pair in zip(prompts, out.candidate)]
+    base_idx = [position[pair] for pair in zip(prompts, out.baseline)]
     for label, rm in judges.items():
-        out.scores[label] = (np.asarray(rm.score(prompts, out.candidate), dtype=float),
-                             np.asarray(rm.score(prompts, out.baseline), dtype=float))
+        scored = np.asarray(rm.score([p for p, _ in pairs], [a for _, a in pairs]), dtype=float)
+        out.scores[label] = (scored[cand_idx], scored[base_idx])
         out.judges.setdefault(label, str(getattr(rm, "path", label)))
     out.scoring_seconds = time.perf_counter() - started
     return out

@@ -104,9 +104,9 @@ class HFTextClassifier:
         from transformers import pipeline
 
         from ..train.stages.common import quiet_transformers
-        from .scoring import check_model_dir
+        from .scoring import resolve_model_dir
 
-        self.path = check_model_dir(path, "safety classifier")
+        self.path = resolve_model_dir(path, "safety classifier")
         self.name = f"hf:{self.path.name}"
         self.safe = {s.lower() for s in safe_labels}
         self.threshold = threshold
@@ -124,7 +124,8 @@ class HFTextClassifier:
 
 def make_classifier(spec: str = "rules", *, extra_rules: Mapping[str, Sequence[str]] | None = None,
                     safe_labels: Iterable[str] | None = None, threshold: float = 0.5) -> SafetyClassifier:
-    """``rules`` for the built-in rules, else the path of a text-classification model."""
+    """``rules`` for the built-in rules, else the directory or Hugging Face name (``org/name``,
+    from the local cache, offline) of a text-classification model."""
     if spec == "rules":
         return RuleClassifier(extra_rules)
     kwargs: dict[str, Any] = {"threshold": threshold}
