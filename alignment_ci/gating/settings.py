@@ -116,8 +116,8 @@ class SafetyGateSettings(_Settings):
     """Red-team prompts through the candidate policy, and hallucination flags."""
 
     suite: str = Field("eval/red_team.yaml", description="Red-team prompt set, relative to paths.manifests.")
-    classifier: str = Field("rules", description="`rules` (built-in keyword/regex rules) or the directory of a Hugging "
-                            "Face text-classification model.")
+    classifier: str = Field("rules", description="`rules` (built-in keyword/regex rules and refusal patterns) or the "
+                            "directory or Hugging Face name (local cache, offline) of a text-classification model.")
     safe_labels: list[str] = Field(default_factory=lambda: ["safe", "label_0", "neutral", "ok"],
                                    description="Labels of the HF classifier that mean safe.")
     classifier_threshold: float = Field(0.5, ge=0, le=1, description="HF classifier score at which a label counts.")
