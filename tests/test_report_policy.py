@@ -77,3 +77,15 @@ def test_a_report_with_thousands_of_examples_still_fits_the_comment():
     md = render_markdown(_data(3000))
     assert utf16_len(md) <= COMMENT_BUDGET
     assert "### Largest regressions" in md or "<b>Largest regressions</b>" in md
+
+
+def test_examples_csv_has_every_judges_scores(tmp_path):
+    import csv
+
+    from alignment_ci.report.tables import write_csv_tables
+
+    path = write_csv_tables(_data(), tmp_path)["examples"]
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 30 and rows[0]["prompt"].startswith("User: question 0")
+    assert (rows[0]["independent_judge_baseline"], rows[0]["independent_judge_candidate"]) == ("0.0", "-20.0")
+    assert (rows[0]["candidate_judge_baseline"], rows[0]["candidate_judge_candidate"]) == ("0.5", "20.0")
