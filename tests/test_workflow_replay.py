@@ -1,10 +1,13 @@
 """Replay the workflows' `run:` steps for real (tests/workflow_replay.py) on embedded defaults.
 
-The workspace is a git repository like an alignment repo: a base commit on main, then a
-vendor branch whose commit adds one batch manifest (the batch ingested with the real CLI
-into the workspace's local store). The PR workflow runs with the local forge and the
-local training backend (repository variables), the tiny model and two training steps
-(alignment.yaml of the workspace). A renamed command or flag fails these tests.
+The workspace is a git repository like an alignment repo: main holds a first batch whose
+candidate (reward → sft → dpo) is the production baseline; a vendor branch adds one batch
+manifest (the batch ingested with the real CLI into the workspace's local store), then the
+reviewed exclusion of its flagged raters. The PR workflow runs with the local forge and the
+local training backend (repository variables), the tiny model and two training steps per
+stage (alignment.yaml of the workspace). The replay checks the plumbing, not model quality
+(tests/test_gating_gates.py does that on trained models), so the workspace's gate thresholds
+are lenient. A renamed command or flag fails these tests.
 """
 
 from __future__ import annotations
@@ -38,16 +41,25 @@ ROLLOUT_WORKFLOW = ROOT / ".github" / "workflows" / "rollout.yml"
 BIN_DIR = str(Path(sys.executable).parent)  # the environment running the tests has alignment-ci
 REPOSITORY = "acme-ai/alignment-repo"
 BATCH = "acme-2026-11-101"
-PR_VARS = {"ALIGNMENT_CI_FORGE": "local", "ALIGNMENT_CI_TRAIN_BACKEND": "local", "ALIGNMENT_CI_TRAIN_STAGES": "reward"}
+BASE_BATCH = "acme-2026-11-100"
+PR_VARS = {"ALIGNMENT_CI_FORGE": "local", "ALIGNMENT_CI_TRAIN_BACKEND": "local"}
 REPLAY_CONFIG = """\
-# The replay's alignment.yaml: tiny model, two training steps, a quick bootstrap.
+# The replay's alignment.yaml: tiny model, two training steps per stage, a quick bootstrap,
+# lenient model thresholds (two steps train nothing; the gates must run, not pass on merit).
 project: workflow-replay
 training:
   reward: {max_steps: 2}
+  sft: {max_steps: 2}
+  dpo: {max_steps: 2}
 quality:
   bootstrap_samples: 20
 gates:
   inconclusive_blocks: false
+  gold: {min_accuracy: 0.0}
+  calibration: {max_ece: 1.0}
+  regression: {margin: 0.49}
+  reward_hacking: {max_length_drop: 1.0, max_repetition_drop: 1.0}
+  safety: {min_pass_rate: 0.0, banned_categories: []}
 rollout:
   stages:
     - {percent: 50, min_events: 100, min_minutes: 0}
@@ -81,17 +93,31 @@ def pristine(tmp_path_factory) -> dict:
     (ws / "datasets_manifest" / ".gitkeep").write_text("", encoding="utf-8")
     (ws / "alignment.yaml").write_text(REPLAY_CONFIG, encoding="utf-8")
     (ws / ".gitignore").write_text(".alignment-ci/\nincoming/\n", encoding="utf-8")
+
+    def cli(*args: str) -> str:
+        return subprocess.run(["alignment-ci", *args], cwd=ws, env=_env(), check=True, capture_output=True,
+                              text=True).stdout
+
+    planted = ["--rater", "r07", "--rater", "r08", "--rater", "r09", "--rater", "r10"]
     _git(ws, "init", "-q", "-b", "main")
+    # main: a first batch, its candidate trained and made the production baseline
+    write_jsonl(make_pairwise_batch(batch_id=BASE_BATCH, n_items=80, seed=5), ws / "incoming" / f"{BASE_BATCH}.jsonl")
+    cli("ingest", f"incoming/{BASE_BATCH}.jsonl", "--vendor", "acme")
+    cli("manifest", "exclude-raters", BASE_BATCH, *planted, "--reason", "flagged in review")
+    baseline = json.loads(cli("train", "--backend", "local", "--format", "json"))["candidate_id"]
+    cli("baseline", "set", baseline, "--reason", "first model")
     _git(ws, "add", "-A")
     _git(ws, "commit", "-qm", "alignment repo")
     base = _git(ws, "rev-parse", "HEAD")
+    # the vendor's pull request: the batch, then the reviewed exclusion of its flagged raters
     _git(ws, "checkout", "-qb", f"acme/{BATCH}")
-    write_jsonl(make_pairwise_batch(batch_id=BATCH, n_items=80, seed=3), ws / "incoming" / f"{BATCH}.jsonl")
-    subprocess.run(["alignment-ci", "ingest", f"incoming/{BATCH}.jsonl", "--vendor", "acme"], cwd=ws, env=_env(),
-                   check=True, capture_output=True)
+    write_jsonl(make_pairwise_batch(batch_id=BATCH, n_items=80, seed=0), ws / "incoming" / f"{BATCH}.jsonl")
+    cli("ingest", f"incoming/{BATCH}.jsonl", "--vendor", "acme")
     _git(ws, "add", "-A")
     _git(ws, "commit", "-qm", f"Label batch {BATCH} from acme")
-    return {"ws": ws, "base": base, "head": _git(ws, "rev-parse", "HEAD")}
+    cli("manifest", "exclude-raters", BATCH, *planted, "--reason", "flagged by the label_quality gate")
+    _git(ws, "commit", "-qam", f"Exclude the raters label quality flagged in {BATCH}")
+    return {"ws": ws, "base": base, "head": _git(ws, "rev-parse", "HEAD"), "baseline": baseline}
 
 
 def _copy(pristine: dict, tmp_path: Path) -> Path:
@@ -147,15 +173,42 @@ def test_quality_reports_the_planted_raters(pr_run):
     assert "flagged" in pr_run["result"]["quality"].summary.lower()
 
 
-def test_train_trains_on_a_miss_and_gate_uses_its_run(pr_run):
+def test_train_records_the_pipeline_as_one_candidate_and_gate_judges_it(pr_run):
     train = pr_run["result"]["train"]
     assert train.outputs["cached"] == "false"
     assert train.step("wait").outcome == "skipped"  # local backend: nothing detached to wait for
-    record = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "train" / "reward.json").read_text())
-    assert train.outputs["candidate"] == record["run_key"] and len(record["run_key"]) == 64
-    assert json.loads(train.outputs["runs"]) == {"reward": record["run_key"]}
-    gates = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "gates" / "gate.json").read_text())
+    out = pr_run["ws"] / ".alignment-ci" / "out"
+    candidate = json.loads((out / "train" / "candidate.json").read_text())
+    assert train.outputs["candidate"] == candidate["candidate_id"] != pr_run["baseline"]
+    assert (candidate["reward_model"], candidate["reference"], candidate["policy"]) == ("reward", "sft", "dpo")
+    runs = {s: json.loads((out / "train" / f"{s}.json").read_text())["run_key"] for s in ("reward", "sft", "dpo")}
+    assert json.loads(train.outputs["runs"]) == runs
+    gates = json.loads((out / "gates" / "gate.json").read_text())
     assert pr_run["result"]["gate"].outputs["verdict"] == gates["verdict"] == "pass"
+    # the whole candidate against the production baseline, no variable set
+    assert gates["candidate"]["candidate_id"] == candidate["candidate_id"]
+    assert gates["candidate"]["reward_model"] and gates["candidate"]["policy"] and gates["candidate"]["reference"]
+    assert gates["baseline"]["candidate_id"] == pr_run["baseline"]
+    assert gates["baseline"]["source"].startswith("production baseline #1")
+
+
+# Gates the PR workflow must run for the candidate (an outcome other than skipped). The
+# policy-health gate joins this list when it ships (engineer policy's work: `policy_health`).
+MUST_RUN = ("gold", "calibration", "regression", "safety", "label_quality")
+
+
+def test_the_decisive_gates_ran_for_the_candidate(pr_run):
+    gates = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "gates" / "gate.json").read_text())
+    outcomes: dict[str, list[str]] = {}
+    for g in gates["gates"]:
+        outcomes.setdefault(g["gate"].split("/")[0], []).append(g["outcome"])
+    optional = ("policy_health",)
+    for name in MUST_RUN + tuple(n for n in optional if n in outcomes):
+        assert name in outcomes and "skipped" not in outcomes[name], (name, outcomes.get(name))
+    label = next(g for g in gates["gates"] if g["gate"] == f"label_quality/{BATCH}")
+    assert label["outcome"] == "pass" and label["details"]["excluded_raters"] == ["r07", "r08", "r09", "r10"]
+    regression = next(g for g in gates["gates"] if g["gate"] == "regression/all")
+    assert regression["details"]["mode"] == "reward_model" and regression["details"]["n"] >= 20
 
 
 def test_report_is_published_to_the_local_forge_with_the_status(pr_run):
@@ -256,14 +309,15 @@ def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
     replay = WorkflowReplay(ROLLOUT_WORKFLOW, ws, env=_env(), repository=REPOSITORY, actor="release-manager",
                             before_step=_deliver_events, vars={
                                 "ALIGNMENT_CI_FORGE": "local", "ALIGNMENT_CI_TRAIN_BACKEND": "local",
-                                "ALIGNMENT_CI_ROLLOUT_STAGE": "reward", "ALIGNMENT_CI_PRODUCTION_MODEL": "model-baseline",
                                 "ALIGNMENT_CI_STEP_INTERVAL_S": "0", "ALIGNMENT_CI_MAX_STEPS": "3"})
     r = replay.run("push", push_event(repository=REPOSITORY, before=before, after=after))
     assert {n: j.result for n, j in r.jobs.items()} == {
         "prepare": "success", "canary": "success", "production": "success", "control": "skipped"}, r.describe()
     record = json.loads((ws / ".alignment-ci" / "out" / "rollout" / "candidate.json").read_text())
     assert record["cached"] is True  # the PR trained it
-    assert r["prepare"].outputs["candidate"] == record["artifact"]
+    assert r["prepare"].outputs["candidate"] == record["runs"]["dpo"]["artifact"]  # its policy is rolled out
+    baseline = json.loads((ws / ".alignment-ci" / "out" / "rollout" / "baseline.json").read_text())["baseline"]
+    assert r["prepare"].outputs["baseline"] == baseline["candidate"]["runs"]["dpo"]["artifact"]
     assert r["prepare"].outputs["rollout_id"] == f"main-{after[:12]}"
     assert (r["canary"].environment, r["production"].environment) == ("canary", "production")
     assert r["canary"].outputs == {"status": "paused", "percent": "50"}
@@ -271,6 +325,10 @@ def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
     deployments = sorted((ws / ".alignment-ci" / "forge" / "deployments").glob("*.json"))
     states = [s["state"] for d in deployments for s in json.loads(d.read_text())["statuses"]]
     assert states == ["in_progress", "in_progress", "success"]
+    # reaching 100% made the PR's candidate the production baseline
+    shown = json.loads(subprocess.run(["alignment-ci", "baseline", "show", "--format", "json"], cwd=ws, env=_env(),
+                                      check=True, capture_output=True, text=True).stdout)["baseline"]
+    assert (shown["candidate_id"], shown["set_by"]) == (record["candidate_id"], "rollout")
 
     control = replay.run("workflow_dispatch", {}, inputs={"action": "resume", "rollout_id": f"main-{after[:12]}"}, run_id=3)
     assert [j.result for j in control.jobs.values()] == ["skipped", "skipped", "skipped", "success"], control.describe()
