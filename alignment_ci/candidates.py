@@ -35,7 +35,7 @@ from .store.base import ArtifactStore, WriteConflict, canonical_json
 CANDIDATES_KIND = "candidates"
 BASELINES_KIND = "baselines"
 RUNS_KIND = "runs"  # where alignment_ci.train.runs keeps run records
-POLICY_ORDER = ("rloo", "grpo", "dpo", "sft")  # the policy of a pipeline: the first of these it has
+POLICY_ORDER = ("ppo", "rloo", "grpo", "dpo", "sft")  # the policy of a pipeline: the first of these it has
 ROLES = ("reward_model", "reference", "policy")
 
 
@@ -85,7 +85,7 @@ def make_candidate(run_records: Sequence[dict[str, Any]], pipeline: Sequence[str
     if not runs:
         raise InputError("a candidate needs at least one run")
     order = list(pipeline) if pipeline else []
-    stages = [s for s in order if s in runs] + [s for s in ("reward", "sft", "dpo", "grpo", "rloo")
+    stages = [s for s in order if s in runs] + [s for s in ("reward", "sft", "dpo", "grpo", "rloo", "ppo")
                                                    if s in runs and s not in order]
     keys = {s: runs[s]["run_key"] for s in stages}
     first = run_records[-1]

@@ -8,7 +8,9 @@ so `alignment-ci --help` starts fast and without them (tests/test_imports.py che
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from importlib.metadata import entry_points
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,6 +22,7 @@ from .commands import data as data_commands
 from .commands import demo as demo_commands
 from .commands import gate as gate_commands
 from .commands import importers as import_commands
+from .commands import init as init_commands
 from .commands import lineage as lineage_commands
 from .commands import monitor as monitor_commands
 from .commands import quality as quality_commands
@@ -38,6 +41,36 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class StoreBackend(str, Enum):
+    file = "file"
+    s3 = "s3"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"alignment-ci {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    store: Annotated[Optional[StoreBackend], typer.Option(
+        "--store", help="Artifact store backend for this command: beats ALIGNMENT_CI_STORE / ALIGNMENT_CI_S3_BUCKET, "
+        "which beat stores.artifacts.backend in alignment.yaml (default `file`).")] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
+) -> None:
+    """Continuous integration for RLHF: validate label batches, measure label quality, train, gate, report and roll out."""
+    if store is not None:
+        import os
+
+        os.environ["ALIGNMENT_CI_STORE"] = store.value  # children (the gate's pytest) see it too
+
+
 app.add_typer(config_commands.app, name="config")
 app.add_typer(data_commands.manifest_app, name="manifest")
 app.add_typer(lineage_commands.app, name="lineage")
@@ -57,6 +90,7 @@ app.add_typer(retrain_commands.app, name="retrain")
 app.command()(data_commands.validate)
 app.command()(data_commands.ingest)
 app.command()(demo_commands.demo)
+app.command("init")(init_commands.init)
 # Command groups of installed plugins (rater_bridge's `bridge`): the `alignment_ci.commands`
 # entry points, so this package never imports them.
 for _entry in sorted(entry_points(group="alignment_ci.commands"), key=lambda e: e.name):

@@ -154,6 +154,11 @@ class ValidationSettings(_Model):
     text_max_bytes: int = Field(4 * 1024 * 1024, gt=0, description="A text field longer than this is an error.")
     max_errors: int = Field(1000, gt=0, description="Stop listing errors after this many (the count stays exact).")
     scrub_pii: bool = Field(True, description="Redact e-mail addresses and phone numbers in stored batches.")
+    column_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor column -> contract column, applied before validation (e.g. {annotator_id: rater_id}); "
+        "`--map FROM=TO` on validate and ingest adds to it.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationSettings":
@@ -174,7 +179,15 @@ class ArtifactStoreSettings(_Model):
 
 
 class StoresSettings(_Model):
+    """The artifact store. Backend precedence: `--store` flag > ALIGNMENT_CI_STORE /
+    ALIGNMENT_CI_S3_BUCKET in the environment > `stores.artifacts.backend` > `file`."""
+
     artifacts: ArtifactStoreSettings = Field(default_factory=ArtifactStoreSettings)
+    commit_batches: bool = Field(
+        False,
+        description="Also keep each ingested batch's blob in <paths.manifests>/blobs/, committed with its "
+        "manifest (Git LFS): the getting-started store, so CI reads batches from the clone without a bucket.",
+    )
 
 
 class PathsSettings(_Model):
@@ -253,6 +266,16 @@ class BridgeSettings(_Model):
     health_bootstrap_samples: int = Field(200, ge=10, description="Bootstrap resamples for the agreement interval in the PR's label-health summary.")
     max_tasks_per_request: int = Field(100, ge=1, le=10000, description="Largest `n` a vendor may ask GET /v1/tasks for.")
     max_webhook_bytes: int = Field(1024 * 1024, gt=0, description="Largest Label Studio webhook body.")
+    max_request_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest JSON request body (task completions, calibration answers, rater preferences)."
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="Longest a request may take; past it the bridge answers 503 (a push may still finish: push again)."
+    )
+    max_rationale_chars: int = Field(8192, ge=0, description="Longest rationale a rater may send with an answer.")
+    assignment_expiry_interval_s: float = Field(
+        60.0, ge=0, description="How often the bridge returns expired assignments to the queue (0: never)."
+    )
 
 
 class CostSettings(_Model):

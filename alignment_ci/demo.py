@@ -114,8 +114,9 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
         summary["planted_bad_raters"] = sorted(PLANTED_BAD_RATERS)
 
         summary["quality"] = _quality_step(console, config, good)
+        summary["label_gate"] = _label_gate_step(console, config, m["batch_id"])
         summary["training"] = _training_step(console, config, store)
-        summary["gates"] = _gate_step(console, config, store, summary["training"], good)
+        summary["gates"] = _gate_step(console, config, store, summary["training"], good, m["batch_id"])
         summary["rollout"] = _rollout_step(console, config, store, summary["training"])
         summary["loop"] = _closed_loop_step(console, config, bridge, vendor, good)
 
@@ -172,34 +173,85 @@ def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, An
     }
 
 
-def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
-    """Train the reward model and a DPO policy, then show the cache hit on a rerun."""
-    from .train.runs import train
+def _label_gate_step(console: Console, config: Config, batch_id: str) -> dict[str, Any]:
+    """The label-quality gate on the batch with the planted raters: it fails and names the
+    remedy; the reviewer commits the exclusion to the manifest; the gate passes."""
+    from .data.manifest import exclude_raters, find_batch
+    from .gating.context import GateOptions
+    from .gating.runner import run_gates
 
-    console.rule("4. train the reward model and a DPO policy (tiny model, CPU)")
-    results: dict[str, Any] = {}
-    for stage in ("reward", "dpo"):
-        with console.status(f"training {stage} (and its parents) …"):
-            record = train(config, stage, store=store)
-        results[stage] = record
-        m = record["metrics"]
-        if stage == "reward":
-            console.print(
-                f"reward model {record['artifact'][:12]}: held-out pairwise accuracy "
-                f"{m.get('eval_accuracy_start', float('nan')):.2f} → [bold]{m.get('eval_accuracy', float('nan')):.2f}[/bold], "
-                f"margin {m.get('eval_margin', float('nan')):.2f} — it learned the planted preference for specific, polite answers"
-            )
-        else:
-            console.print(
-                f"DPO policy {record['artifact'][:12]}: held-out reward accuracy {m.get('eval_reward_accuracy', float('nan')):.2f}, "
-                f"margin {m.get('eval_reward_margin', float('nan')):.2f} (from SFT {record['parents']['sft']['artifact'][:12]})"
-            )
-    again = train(config, "dpo", store=store)
-    console.print(f"rerun of dpo with nothing changed: cached = [bold]{again['cached']}[/bold] (run {again['run_key'][:12]})")
+    console.rule("3b. label quality decides: the gate fails, the reviewed exclusion, the gate passes")
+    gates_dir = _repository_gates(config)
+    options = GateOptions(batches=batch_id, alignment_config=str(config.root / "alignment.yaml"))
+
+    def judge() -> Any:
+        with console.status("label_quality gate …"):
+            run = run_gates(options, gates_dir=gates_dir, select="label_quality")
+        result = next(r for r in run.report.results if r.gate.startswith("label_quality"))
+        colour = "green" if result.outcome == "pass" else "red"
+        console.print(f"[{colour}]{result.outcome.upper()}[/{colour}] {escape(result.gate)}: {escape(result.reason)}")
+        return result
+
+    before = judge()
+    remedy = (before.details or {}).get("remedy") or {}
+    raters = list(remedy.get("exclude_raters") or [])
+    excluded: dict[str, Any] = {}
+    if raters:
+        excluded = exclude_raters(config, batch_id, raters, "flagged by the label_quality gate: " + remedy.get("why", ""),
+                                  by="demo-reviewer")
+        path = find_batch(config, batch_id)
+        console.print(f"the reviewer records the remedy as a change to {escape(str(path[0].relative_to(config.root)) if path else batch_id)} "
+                      f"(excluded_raters: {escape(', '.join(excluded['excluded']))}) and commits it with the pull request")
+    after = judge()
+    return {"before": before.outcome, "remedy": raters, "remedy_outcome": remedy.get("outcome_after"),
+            "excluded": excluded.get("excluded", []), "after": after.outcome}
+
+
+def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
+    """Train the production model (a weaker pipeline, made the baseline) and the candidate
+    (reward → sft → dpo), each recorded as one candidate; show the cache hit on a rerun."""
+    from .candidates import set_baseline
+    from .train.runs import train_pipeline
+
+    console.rule("4. train the production baseline and the candidate: reward → sft → dpo (tiny model, CPU)")
+    weak = config.model_copy(update={"training": config.training.with_stage("reward", max_steps=4)
+                                     .with_stage("sft", max_steps=4).with_stage("dpo", max_steps=4)})
+    with console.status("training the production model (4 steps per stage) …"):
+        base = train_pipeline(weak, store=store)
+    set_baseline(store, base, set_by="manual", reason="the demo's first production model")
+    console.print(f"production baseline: candidate {base['candidate_id'][:12]} (recorded with "
+                  "`alignment-ci baseline set`: a first model has no rollout to record it)")
+    with console.status("training the candidate (reward, sft, dpo) …"):
+        cand = train_pipeline(config, store=store)
+    runs = cand["run_records"]
+    m = runs["reward"]["metrics"]
+    console.print(
+        f"reward model {runs['reward']['artifact'][:12]}: held-out pairwise accuracy "
+        f"{m.get('eval_accuracy_start', float('nan')):.2f} → [bold]{m.get('eval_accuracy', float('nan')):.2f}[/bold], "
+        f"margin {m.get('eval_margin', float('nan')):.2f} — it learned the planted preference for specific, polite answers"
+    )
+    d = runs["dpo"]["metrics"]
+    console.print(
+        f"DPO policy {runs['dpo']['artifact'][:12]}: held-out reward accuracy {d.get('eval_reward_accuracy', float('nan')):.2f}, "
+        f"margin {d.get('eval_reward_margin', float('nan')):.2f} (reference: SFT {runs['sft']['artifact'][:12]})"
+    )
+    console.print(f"candidate [bold]{cand['candidate_id'][:12]}[/bold] links them: reward model {cand['reward_model']}, "
+                  f"reference {cand['reference']}, policy {cand['policy']}")
+    again = train_pipeline(config, store=store)
+    cached = all(r["cached"] for r in again["run_records"].values())
+    console.print(f"rerun with nothing changed: every stage cached = [bold]{cached}[/bold], the same candidate "
+                  f"{again['candidate_id'][:12]}")
+
+    def brief(record: dict[str, Any]) -> dict[str, Any]:
+        return {"run_key": record["run_key"], "artifact": record["artifact"], "metrics": record["metrics"]}
+
     return {
-        "reward": {"run_key": results["reward"]["run_key"], "artifact": results["reward"]["artifact"], "metrics": results["reward"]["metrics"]},
-        "dpo": {"run_key": results["dpo"]["run_key"], "artifact": results["dpo"]["artifact"], "metrics": results["dpo"]["metrics"]},
-        "rerun_cached": again["cached"],
+        "candidate_id": cand["candidate_id"],
+        "baseline_id": base["candidate_id"],
+        "baseline_policy": base["runs"]["dpo"]["artifact"],
+        "reward": brief(runs["reward"]),
+        "dpo": brief(runs["dpo"]),
+        "rerun_cached": cached and again["candidate_id"] == cand["candidate_id"],
     }
 
 
@@ -215,10 +267,10 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
     plan = plan_from_config(config)
     events_dir = config.root / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
-    baseline = "policy-baseline"
+    baseline = training["baseline_policy"]  # model versions are policy artifacts: the production model's first
     results: dict[str, Any] = {}
     for name, candidate, scenario in (
-        ("healthy", f"policy-{training['dpo']['artifact'][:12]}", simulator.healthy()),
+        ("healthy", training["dpo"]["artifact"], simulator.healthy()),
         ("regressed", "policy-worse", simulator.regressed({"thumbs_down": 1.8, "escalated": 1.8, "hallucination_flag": 1.8})),
     ):
         rollout_id = f"demo-{name}"
@@ -240,7 +292,7 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
             if state["status"] in ("completed", "rolled_back", "paused"):
                 break
         colour = {"completed": "green", "rolled_back": "red"}.get(state["status"], "yellow")
-        console.print(f"{name} candidate {escape(candidate)}: {' → '.join(path)} — [{colour}]{state['status']}[/{colour}]")
+        console.print(f"{name} candidate {escape(candidate[:12])}: {' → '.join(path)} — [{colour}]{state['status']}[/{colour}]")
         if state["status"] == "rolled_back":
             for reason in state["decision"].get("reasons", []):
                 console.print(f"  evidence: {escape(str(reason))}")
@@ -249,26 +301,35 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
                 if m.get("candidate") is not None and metric.endswith("_rate"):
                     console.print(f"  {metric}: candidate {m['candidate']:.3f} vs baseline {m['baseline']:.3f} (e-value {m['evalue']:.3g})")
         results[name] = {"status": state["status"], "path": path, "weights": state["weights"], "steps": len(files)}
+        if state["status"] == "completed":
+            from .candidates import production_baseline
+
+            now = production_baseline(store)
+            console.print(f"  it reached 100%: candidate {now['candidate_id'][:12]} is the production baseline now "
+                          f"(#{now['seq']}, set by {escape(now['set_by'])}); the next pull request is gated against it")
+            results["baseline_after"] = now["candidate_id"]
+            baseline = candidate
     routing = config.resolve(config.rollout.router.path)
     table = json.loads(routing.read_text(encoding="utf-8"))
     console.print(f"routing table now ({escape(str(routing.name))}): {escape(json.dumps(table.get('weights', table)))}")
     return results
 
 
-def _builtin_gates(config: Config) -> Path | None:
-    """The repository's gates/ (the demo copies it into the workspace, as a user's repo has it)."""
+def _repository_gates(config: Config) -> Path | None:
+    """The repository's own gates/ (examples; the built-in gates ship in the package), copied
+    into the workspace as a user's repository has it, with the eval and red-team sets."""
     import shutil
 
     repo = Path(__file__).resolve().parents[1]
+    eval_sets = config.resolve(config.paths.manifests) / "eval"
+    if (repo / "datasets_manifest" / "eval").is_dir() and not eval_sets.exists():
+        shutil.copytree(repo / "datasets_manifest" / "eval", eval_sets)
     source = repo / "gates"
     if not (source / "conftest.py").exists():
         return None
     target = config.resolve(config.paths.gates)
     if not target.exists():
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-    eval_sets = config.resolve(config.paths.manifests) / "eval"
-    if (repo / "datasets_manifest" / "eval").is_dir() and not eval_sets.exists():
-        shutil.copytree(repo / "datasets_manifest" / "eval", eval_sets)
     return target
 
 
@@ -298,28 +359,23 @@ def _show_side_by_side(console: Console, gates_json: Path, n: int = 3) -> int:
     return len(shown)
 
 
-def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path) -> dict[str, Any]:
-    """Gate the trained reward model against a weaker baseline, then render and publish the report."""
+def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path,
+               batch_id: str) -> dict[str, Any]:
+    """Gate the whole candidate (reward model, reference, policy) against the production
+    baseline, then render and publish the report."""
     from .gating.context import GateOptions
     from .gating.results import summary_lines
     from .gating.runner import run_gates
     from .report.collect import build_report
-    from .train.runs import train
 
-    console.rule("5. gates and the PR report")
-    gates_dir = _builtin_gates(config)
-    if gates_dir is None:
-        console.print("[yellow]gates/ not found next to the package (installed without the repository): gates skipped[/yellow]")
-        return {"verdict": None}
-    with console.status("training a baseline reward model (fewer steps) …"):
-        weak = config.model_copy(update={"training": config.training.with_stage("reward", max_steps=4)})
-        baseline = train(weak, "reward", store=store)
-    candidate = training["reward"]["run_key"]
-    with console.status("running gates/ through pytest …"):
-        run = run_gates(
-            GateOptions(candidate=candidate, baseline=baseline["run_key"], alignment_config=str(config.root / "alignment.yaml")),
-            gates_dir=gates_dir,
-        )
+    console.rule("5. gates on the whole candidate against the production baseline, and the PR report")
+    gates_dir = _repository_gates(config)
+    options = GateOptions(candidate=training["candidate_id"], batches=batch_id,
+                          alignment_config=str(config.root / "alignment.yaml"))
+    with console.status("running the built-in gates and gates/ through pytest …"):
+        run = run_gates(options, gates_dir=gates_dir)
+    console.print(f"candidate {escape(str(run.report.candidate.get('source')))}")
+    console.print(f"baseline  {escape(str(run.report.baseline.get('source')))}")
     for line in summary_lines(run.report):
         console.print(f"  {escape(line)}")
     colour = "green" if run.report.verdict == "pass" else "red"
@@ -327,6 +383,8 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
     with console.status("rendering the report …"):
         report = build_report(config, batches=[batch], gate_results=run.results_dir / "gates.json", publish=True, environ={}, store=store)
     files = report["files"]
+    first_line = Path(files["markdown"]).read_text(encoding="utf-8").splitlines()[0]
+    console.print(f"the report's first line: [bold]{escape(first_line)}[/bold]")
     console.print(f"report:     {escape(str(files['markdown']))}")
     console.print(f"html:       {escape(str(files['html']))}")
     published = report.get("published") or {}
@@ -337,6 +395,10 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
         "side_by_side": side_by_side,
         "verdict": run.report.verdict,
         "counts": run.report.counts,
+        "outcomes": {r.gate: r.outcome for r in run.report.results},
+        "candidate": run.report.candidate,
+        "baseline": run.report.baseline,
+        "first_line": first_line,
         "report_verdict": report["verdict"],
         "state": report["state"],
         "files": {k: str(v) for k, v in files.items()},

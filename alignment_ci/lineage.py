@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, IntegrityError, StoreError
+from .ids import check_id
 from .store.base import ArtifactStore, WriteConflict, canonical_json, sha256_hex
 
 if TYPE_CHECKING:
@@ -268,9 +269,19 @@ class LineageLog:
         inputs: Sequence[str] = (),
         data: dict[str, Any] | None = None,
         *,
+        once: str | None = None,
         max_attempts: int = 200,
     ) -> LineageEntry:
-        """Append one entry and return it. Safe with concurrent appenders (processes or threads)."""
+        """Append one entry and return it. Safe with concurrent appenders (processes or threads).
+
+        ``once`` makes the append idempotent: a second append with the same key (the same
+        event retried, e.g. a publish resumed after a crash) returns the first entry instead
+        of logging the event twice. The key is kept in the entry's ``data["once"]`` and in two
+        write-once records (``<log>-once/<key>.intent`` before, ``.done`` after); only when a
+        crash fell between the two is the log's tail searched for the entry.
+        """
+        if once is not None:
+            return self._append_once(once, kind, subject, inputs, data, max_attempts)
         if not isinstance(kind, str) or not kind:
             raise InputError("a lineage entry needs a non-empty kind (e.g. 'ingest', 'train')")
         if not isinstance(subject, str) or not subject:
@@ -301,6 +312,34 @@ class LineageLog:
             self._hint = (seq + 1, body["hash"])
             return LineageEntry.from_dict(body)
         raise StoreError(f"could not append to the lineage log after {max_attempts} attempts (heavy contention); retry")
+
+    def _append_once(self, once: str, kind: str, subject: str, inputs: Sequence[str], data: dict[str, Any] | None,
+                     max_attempts: int) -> LineageEntry:
+        marks = f"{self.name}-once"
+        key = check_id(once, "lineage once-key", max_len=128)
+        done = self.store.get_record(marks, f"{key}.done")
+        if done is not None:
+            found = self.store.get_record(self.name, seq_key(int(done["seq"])))
+            if found is not None:
+                return LineageEntry.from_dict(found)
+        if self.store.get_record(marks, f"{key}.intent") is not None:
+            entry = self._find_once(key)  # a crash between the append and its .done mark
+            if entry is not None:
+                self.store.put_record(marks, f"{key}.done", {"seq": entry.seq})
+                return entry
+        self.store.put_record(marks, f"{key}.intent", {"once": key})
+        entry = self.append(kind, subject, inputs, {**(data or {}), "once": key}, max_attempts=max_attempts)
+        self.store.put_record(marks, f"{key}.done", {"seq": entry.seq})
+        return entry
+
+    def _find_once(self, key: str, lookback: int = 10_000) -> LineageEntry | None:
+        """The entry with ``data["once"] == key`` among the last ``lookback`` entries, newest first."""
+        seq, _ = self._head()
+        for s in range(seq, max(0, seq - lookback), -1):
+            obj = self.store.get_record(self.name, seq_key(s))
+            if isinstance(obj, dict) and isinstance(obj.get("data"), dict) and obj["data"].get("once") == key:
+                return LineageEntry.from_dict(obj)
+        return None
 
     def _head(self) -> tuple[int, str]:
         """(seq, hash) of the last entry, (0, GENESIS) for an empty log."""

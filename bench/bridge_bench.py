@@ -55,10 +55,16 @@ def _free_port() -> int:
 class Server:
     """The bridge in a child process on a free loopback port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, database_url: str = "sqlite:///bridge.db") -> None:
         self.workdir = workdir
         self.config = workdir / "alignment.yaml"
-        self.config.write_text("bridge:\n  database_url: sqlite:///bridge.db\n  gold_rate: 0.1\n", encoding="utf-8")
+        self.config.write_text(f"bridge:\n  database_url: {json.dumps(database_url)}\n  gold_rate: 0.1\n", encoding="utf-8")
+        if not database_url.startswith("sqlite"):  # a fresh PostgreSQL database: drop the bridge's and queue's tables
+            from rater_bridge.db import drop_tables, make_engine
+
+            engine = make_engine(database_url, pool_size=1, max_overflow=0)
+            drop_tables(engine)
+            engine.dispose()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -312,10 +318,11 @@ def machine() -> dict:
 def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: dict, checks: dict, dup: dict,
            fill_s: float, load: tuple[float, float]) -> str:
     best_answer, best_validate = min(up["answer_s"]), min(up["validate_s"])
+    db = "the PostgreSQL database of `--database-url`" if args.backend == "PostgreSQL" else "SQLite"
     lines = [
-        "## Rater bridge",
+        f"## {section_title(args)}",
         "",
-        "The bridge on loopback: `alignment-ci bridge serve`'s code path (uvicorn, one process) on SQLite, the file "
+        f"The bridge on loopback: `alignment-ci bridge serve`'s code path (uvicorn, one process) on {db}, the file "
         "store and the local forge; clients in a separate process (`bench/bridge_bench.py`). Anchors run in the same "
         "session on the same data: `validate_file` alone for the upload, `GET /healthz` (no authentication, one "
         "`SELECT 1`) under the same client load for `GET /v1/tasks`.",
@@ -325,7 +332,8 @@ def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: 
         f"SQLAlchemy {info['sqlalchemy']}, SQLite {info['sqlite']}, httpx {info['httpx']}.",
         "",
         f"Command: `.venv/bin/python bench/bridge_bench.py --rows {args.rows} --clients {args.clients} "
-        f"--seconds {args.seconds:g} --gold-items {args.gold_items}`",
+        f"--seconds {args.seconds:g} --gold-items {args.gold_items} --repeat {args.repeat}"
+        + (" --database-url postgresql://…`" if args.backend == "PostgreSQL" else "`"),
         "",
         "| benchmark | data | anchor | anchor | bridge | bridge / anchor |",
         "| --- | --- | --- | ---: | ---: | ---: |",
@@ -352,7 +360,9 @@ def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: 
         f"filled beforehand with {args.queue_items:,} items (1 in 50 sensitive) and {args.gold_items:,} gold items in {fill_s:.0f} s. Served twice: {checks['duplicated']}; served "
         f"without an assignment or assigned without being served (lost): {checks['lost']}. The request's server CPU is "
         "mostly the rater queue's `next_tasks` (timed alone after the load phase, when the raters' histories are longest, "
-        "hence above the request average): throughput is bound by it, as SQLite takes one writer at a time.",
+        "hence above the request average): throughput is bound by it"
+        + (", as SQLite takes one writer at a time." if args.backend == "SQLite" else
+           "; claims take row locks with FOR UPDATE SKIP LOCKED, so concurrent raters skip each other's rows."),
         f"- Concurrent duplicate pushes: {dup['pushes']} pushes ({args.dup_batches} batches x {args.dup_copies} copies, "
         f"all released together) answered in {dup['seconds']:.1f} s with status codes {dup['codes']}: "
         f"{dup['batch_rows']} batch rows, {dup['prs']} pull requests, {dup['blobs']} stored batches, {dup['lineage']} "
@@ -362,8 +372,12 @@ def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: 
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    replace_section(DOC, "Rater bridge", section)
+def section_title(args: argparse.Namespace) -> str:
+    return "Rater bridge" if args.backend == "SQLite" else f"Rater bridge on {args.backend}"
+
+
+def write_section(args: argparse.Namespace, section: str) -> None:
+    replace_section(DOC, section_title(args), section)
 
 
 def main() -> None:
@@ -377,9 +391,12 @@ def main() -> None:
     parser.add_argument("--dup-batches", type=int, default=20)
     parser.add_argument("--dup-copies", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
+    parser.add_argument("--database-url", default="sqlite:///bridge.db",
+                        help="the bridge's database (default: a new SQLite file); a postgresql:// URL is emptied first")
     args = parser.parse_args()
+    args.backend = "PostgreSQL" if args.database_url.startswith("postgresql") else "SQLite"
     workdir = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
-    server = Server(workdir)
+    server = Server(workdir, args.database_url)
     tokens = add_vendors(server, ["acme", "globex"])
     fill_s = fill_queue(server, args.queue_items, gold=args.gold_items)
     print(f"queue filled in {fill_s:.0f} s", file=sys.stderr)
@@ -409,7 +426,7 @@ def main() -> None:
     if args.no_write:
         print(section)
     else:
-        write_section(section)
+        write_section(args, section)
         print(section)
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -12,11 +12,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from alignment_ci.data.manifest import check_id
+from alignment_ci.ids import check_id, vendor_key
 from alignment_ci.errors import InputError
 
 from .db import Token, Vendor, utcnow
@@ -49,8 +49,11 @@ def _issue(session: Session, vendor: Vendor) -> str:
 def add_vendor(session: Session, name: str) -> tuple[VendorIdentity, str]:
     """Create vendor ``name`` with its first token; returns (vendor, token). The token is not stored."""
     check_id(name, "vendor")
-    if session.scalar(select(Vendor).where(Vendor.name == name)) is not None:
-        raise InputError(f"vendor {name!r} already exists; issue another token with `alignment-ci bridge vendor token {name}`")
+    same = session.scalar(select(Vendor).where(func.lower(Vendor.name) == vendor_key(name)))
+    if same is not None:
+        hint = "" if same.name == name else f" as {same.name!r} (vendor names are unique regardless of case)"
+        raise InputError(f"vendor {name!r} already exists{hint}; issue another token with "
+                         f"`alignment-ci bridge vendor token {same.name}`")
     vendor = Vendor(name=name)
     session.add(vendor)
     try:

@@ -12,95 +12,57 @@ Order, so that a rejected or crashed push writes nothing half-done:
    it and answer with its batch and pull request;
 5. the publisher stores the Parquet by hash, opens the pull request with the manifest on
    branch ``labels/<vendor>/<batch_id>`` and the label-health summary in its body, logs
-   lineage, and marks the batch ``pr_open``. A failure marks it ``failed``; pushing the
-   same file again resumes (every step is idempotent).
+   lineage (once per batch content, :meth:`LineageLog.append` ``once=``), and marks the
+   batch ``pr_open``. A failure marks it ``failed``; pushing the same file again resumes
+   (every step is idempotent).
+
+A bridge killed while publishing leaves its batch ``received``: on start,
+:func:`recover_interrupted` marks such batches ``failed`` (rolled back: the next push of
+the same file publishes at once), and :func:`sweep_temporary` removes the upload
+directories of dead processes. A duplicate push waits for a live publisher at most
+``bridge.publish_wait_s`` counted from the claim (``claimed_at``), not from its own arrival.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from alignment_ci.config import Config
-from alignment_ci.data.manifest import batch_statistics, build_manifest, check_id
+from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, batch_statistics, build_manifest
 from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.ids import check_id
+from alignment_ci.tempdirs import sweep_stale
 from alignment_ci.textsafety import escape_markdown, truncate
 
 from .auth import VendorIdentity
-from .db import FINAL_PUSH_STATUSES, Batch, Vendor, session_factory, utcnow
-from .settings import BridgeServiceSettings
+from .db import FINAL_PUSH_STATUSES, Batch, Vendor, utcnow
+from .state import Bridge
 
 UPLOAD_FORMATS = ("jsonl", "csv", "parquet", "labelstudio", "argilla")
 TOOL_FORMATS = ("labelstudio", "argilla")
+UPLOAD_TEMP_PREFIX = "rater-bridge-"
+PUBLISH_STEPS = ("claimed", "blob_stored", "pr_opened", "lineage_logged", "marked")
+"""The points of the publish path, in order; ``ALIGNMENT_CI_BRIDGE_CRASH_AT=<step>`` kills the
+process right after that step (the crash-injection tests use it)."""
+CRASH_ENV = "ALIGNMENT_CI_BRIDGE_CRASH_AT"
 _POLL_S = 0.05
 
 
-@dataclass
-class Bridge:
-    """What every request needs: config, settings, database; store and forge opened once, lazily."""
-
-    config: Config
-    settings: BridgeServiceSettings
-    engine: Engine
-    workspace: Path
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    _sessions: sessionmaker = field(init=False)
-    read_sessions: sessionmaker = field(init=False)
-    _store: Any = field(default=None, init=False)
-    _forge: Any = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        from .db import make_read_engine
-
-        # SQLite has one writer at a time; letting 40 worker threads contend for it through
-        # its busy handler (sleep and poll) starves some past the busy timeout. Queue them
-        # here instead, in this process (other processes still wait in the busy handler).
-        self.write_lock: Any = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        self._sessions = session_factory(self.engine)
-        self.read_engine = make_read_engine(self.engine.url.render_as_string(hide_password=False), self.engine)
-        self.read_sessions = session_factory(self.read_engine)
-
-    @contextlib.contextmanager
-    def sessions(self) -> Iterator[Session]:
-        """A session for writing, holding the in-process write lock (SQLite) while it lives."""
-        with self.write_lock, self._sessions() as session:
-            yield session
-
-    def dispose(self) -> None:
-        if self.read_engine is not self.engine:
-            self.read_engine.dispose()
-        self.engine.dispose()
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            from alignment_ci.store import open_store
-
-            self._store = open_store(self.config)
-        return self._store
-
-    @property
-    def forge(self) -> Any:
-        if self._forge is None:
-            from alignment_ci.forge import open_forge
-
-            self._forge = open_forge(self.config, self.workspace, environ=self.environ)
-        return self._forge
+def _crash_point(step: str) -> None:
+    """Die like ``kill -9`` after ``step`` when asked to by the crash-injection tests."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(137)
 
 
 @dataclass
@@ -222,8 +184,11 @@ def push_batch(
     filename: str | None = None,
     batch_id_param: str | None = None,
     dimension_param: str | None = None,
+    deadline: float | None = None,
 ) -> PushAnswer:
-    """Validate the uploaded file and, if accepted, publish it (see the module docstring)."""
+    """Validate the uploaded file and, if accepted, publish it (see the module docstring). A push
+    still validating at ``deadline`` (``time.monotonic()``; ``bridge.request_timeout_s`` after
+    the request began) is refused with 422 before anything is stored."""
     from alignment_ci.data.validate import validate_file
 
     if fmt not in UPLOAD_FORMATS:
@@ -241,13 +206,18 @@ def push_batch(
             to_validate, skipped = convert_tool_export(fmt, upload_path, workdir / "converted.jsonl", batch_id_param,
                                                        dimension_param, bridge.config)
         except InputError as exc:
-            return _rejected(_single_error("unreadable_export", _clean(str(exc), upload_path)), batch_id_param)
+            return _input_rejected(exc, "unreadable_export", upload_path, batch_id_param)
         validate_fmt = "jsonl"
     normalized = workdir / "normalized.parquet"
     try:
         report = validate_file(to_validate, bridge.config, normalized_out=normalized, fmt=validate_fmt)
     except InputError as exc:
-        return _rejected(_single_error("unreadable_file", _clean(str(exc), to_validate)), batch_id_param)
+        return _input_rejected(exc, "unreadable_file", to_validate, batch_id_param)
+    if deadline is not None and time.monotonic() > deadline:
+        limit = bridge.settings.request_timeout_s
+        return _rejected(_single_error("request_timeout", f"validating the batch took longer than the bridge's limit of "
+                                       f"{limit:g} s (bridge.request_timeout_s); nothing was stored: split the batch"),
+                         report.batch_id)
     issues = _issues(report)
     if skipped:  # annotations the tool importer left out (cancelled, ground truth, no preference)
         issues["warnings"] += [{"line": None, "column": None, "kind": "skipped_annotation",
@@ -273,6 +243,7 @@ def push_batch(
         row, owner = _wait_or_take_over(bridge, row)
         if not owner:
             return _published_answer(row, duplicate=True)
+    _crash_point("claimed")
     source = {"file": truncate(filename or f"upload.{fmt}", 200), "format": fmt, "sha256": content_sha256, "bytes": size}
     try:
         row = _publish(bridge, vendor, row, report, normalized, source)
@@ -280,6 +251,21 @@ def push_batch(
         _set_status(bridge, row.id, "failed")
         raise
     return _published_answer(row, duplicate=False)
+
+
+def _input_rejected(exc: InputError, kind: str, path: Path, batch_id: str | None) -> PushAnswer:
+    """A file the readers refused. One over a validation limit (an InputError carrying
+    ``setting``, ``limit`` and ``http_status``: 413 for sizes, 422 for structure) is answered
+    with that status, kind ``limit_exceeded``, its line and column."""
+    setting = getattr(exc, "setting", None)
+    if setting is None:
+        return _rejected(_single_error(kind, _clean(str(exc), path)), batch_id)
+    status = getattr(exc, "http_status", 422)
+    message = _clean(str(exc), path)
+    if setting not in message:
+        message += f" (limit {getattr(exc, 'limit', '?')}, setting {setting})"
+    issues = _single_error("limit_exceeded", message, column=getattr(exc, "column", None), line=getattr(exc, "line", None))
+    return _rejected(issues, batch_id, status if status in (413, 422) else 422)
 
 
 def _clean(message: str, path: Path) -> str:
@@ -362,9 +348,14 @@ def _claim(bridge: Bridge, vendor: VendorIdentity, batch_id: str, key: str, sha:
     raise AlignmentCIError("could not record the batch under heavy contention; push again")
 
 
+def _claim_age_s(claimed_at: datetime) -> float:
+    claimed = claimed_at if claimed_at.tzinfo else claimed_at.replace(tzinfo=timezone.utc)
+    return (utcnow() - claimed).total_seconds()
+
+
 def _wait_or_take_over(bridge: Bridge, row: Batch) -> tuple[Batch, bool]:
-    """Wait for the push that owns ``row`` to publish it; take over when it failed or stalled."""
-    deadline = time.monotonic() + bridge.settings.publish_wait_s
+    """Wait for the push that owns ``row`` to publish it; take over when it failed, or when it
+    stalled: its claim is older than ``publish_wait_s`` (counted from ``claimed_at``)."""
     while True:
         with bridge.sessions() as s:
             current = s.get(Batch, row.id)
@@ -373,7 +364,7 @@ def _wait_or_take_over(bridge: Bridge, row: Batch) -> tuple[Batch, bool]:
             raise AlignmentCIError("the batch vanished while being published; push again")
         if current.status in FINAL_PUSH_STATUSES:
             return current, False
-        stalled = time.monotonic() >= deadline
+        stalled = _claim_age_s(current.claimed_at) >= bridge.settings.publish_wait_s
         if current.status == "failed" or stalled:
             with bridge.sessions() as s:
                 cond = Batch.status == "failed" if not stalled else Batch.status.in_(("failed", "received"))
@@ -387,7 +378,6 @@ def _wait_or_take_over(bridge: Bridge, row: Batch) -> tuple[Batch, bool]:
                     mine = s.get(Batch, row.id)
                     s.commit()
                 return mine, True
-            deadline = time.monotonic() + bridge.settings.publish_wait_s
         time.sleep(_POLL_S)
 
 
@@ -403,6 +393,7 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
     batch_id = row.batch_id
     store = bridge.store
     digest = store.put_blob(normalized)
+    _crash_point("blob_stored")
     stats = batch_statistics(normalized)
     manifest = build_manifest(config=config, vendor=vendor.name, report=report, stats=stats, digest=digest,
                               store_uri=store.blob_uri(digest), source=source)
@@ -421,13 +412,16 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
         body=body,
         files={repo_path: yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True).encode("utf-8")},
     )
+    _crash_point("pr_opened")
     LineageLog(store).append(
         kind="ingest",
         subject=digest,
         inputs=[source["sha256"]],
         data={"batch_id": batch_id, "vendor": vendor.name, "rows": stats["rows"], "raters": stats["rater_ids"],
               "manifest": repo_path, "pull_request": pr.url, "via": "rater_bridge"},
+        once=ingest_once_key(vendor.name, batch_id, digest),
     )
+    _crash_point("lineage_logged")
     with bridge.sessions() as s:
         current = s.get(Batch, row.id)
         current.status = "pr_open"
@@ -438,7 +432,33 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
         current.rows = stats["rows"]
         current.updated_at = utcnow()
         s.commit()
-        return current
+    _crash_point("marked")
+    return current
+
+
+def ingest_once_key(vendor: str, batch_id: str, digest: str) -> str:
+    """The lineage idempotency key of publishing ``digest`` as ``vendor``'s ``batch_id``."""
+    return hashlib.sha256("\0".join(("bridge-ingest", vendor, batch_id, digest)).encode("utf-8")).hexdigest()
+
+
+def recover_interrupted(bridge: Bridge, started_at: datetime) -> int:
+    """Roll back publishes that a dead bridge left ``received`` (claimed before ``started_at``, when
+    this process started): they become ``failed``, so the next push of the same file publishes at
+    once (every publish step is idempotent). Returns how many."""
+    with bridge.sessions() as s:
+        result = s.execute(
+            update(Batch).where(Batch.status == "received", Batch.claimed_at < started_at)
+            .values(status="failed", updated_at=utcnow())
+        )
+        s.commit()
+    return int(result.rowcount or 0)
+
+
+def sweep_temporary() -> list[str]:
+    """Remove upload directories (raw, unscrubbed uploads) and partial ingest Parquet left by
+    processes that were killed; returns the paths removed."""
+    removed = sweep_stale(UPLOAD_TEMP_PREFIX) + sweep_stale(INGEST_TEMP_PREFIX)
+    return [str(p) for p in removed]
 
 
 def _set_status(bridge: Bridge, row_id: int, status: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -30,6 +31,9 @@ BATCH_STATUSES = ("received", "rejected", "pr_open", "gates_passed", "gates_fail
 """``received``: accepted and being published; ``failed``: publishing failed (push again, it is
 idempotent); the rest follow the pull request."""
 FINAL_PUSH_STATUSES = frozenset({"pr_open", "gates_passed", "gates_failed", "merged"})
+
+
+VENDOR_NAME_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS uq_bridge_vendors_name_lower ON bridge_vendors (lower(name))"
 
 
 def utcnow() -> datetime:
@@ -149,6 +153,10 @@ def create_tables(engine: Engine) -> None:
     from alignment_ci.monitor.queue import create_schema
 
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        # Vendor names are unique regardless of case (alignment_ci.ids.vendor_key; ids are ASCII, so
+        # lower() is exact). Plain DDL: SQLAlchemy cannot reflect an expression index to check first.
+        conn.execute(text(VENDOR_NAME_INDEX))
     create_schema(engine)
 
 

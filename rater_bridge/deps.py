@@ -1,12 +1,19 @@
-"""FastAPI dependencies: the Bridge of the app, and the authenticated vendor."""
+"""FastAPI dependencies as ``Annotated`` aliases: the app's :class:`Bridge`, the authenticated
+vendor, and a write session on the bridge's database.
+
+A route declares ``bridge: BridgeDep, vendor: VendorDep`` (or ``session: SessionDep``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Annotated
+
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from .auth import VendorIdentity, vendor_for_token
-from .batches import Bridge
+from .state import Bridge
 
 bearer = HTTPBearer(auto_error=False, description="The vendor's API token (`alignment-ci bridge vendor add NAME`).")
 
@@ -15,11 +22,11 @@ async def get_bridge(request: Request) -> Bridge:  # async: no worker-thread hop
     return request.app.state.bridge
 
 
-def current_vendor(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    bridge: Bridge = Depends(get_bridge),
-) -> VendorIdentity:
+BridgeDep = Annotated[Bridge, Depends(get_bridge)]
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def current_vendor(request: Request, credentials: CredentialsDep, bridge: BridgeDep) -> VendorIdentity:
     """The vendor whose token the request carries; 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
@@ -32,3 +39,15 @@ def current_vendor(
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.state.vendor = vendor.name
     return vendor
+
+
+VendorDep = Annotated[VendorIdentity, Depends(current_vendor)]
+
+
+def write_session(bridge: BridgeDep) -> Iterator[Session]:
+    """A session on the bridge's database for one request's writes (holding the SQLite write lock)."""
+    with bridge.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(write_session)]

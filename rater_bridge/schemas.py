@@ -60,6 +60,15 @@ class ErrorDetail(BaseModel):
     detail: Any = Field(description="What was wrong and what to do.")
 
 
+class FieldError(BaseModel):
+    """A request refused because of one of its fields or a limit (413, 422, 503)."""
+
+    detail: str = Field(description="What was wrong and what to do.")
+    field: str | None = Field(None, description="The request field at fault (e.g. answer, rationale).")
+    limit: int | float | None = Field(None, description="The limit that was exceeded, when one was.")
+    setting: str | None = Field(None, description="The alignment.yaml setting that holds the limit (e.g. bridge.max_request_bytes).")
+
+
 class WebhookAnswer(BaseModel):
     handled: bool = Field(description="False for actions other than ANNOTATION_CREATED / ANNOTATION_UPDATED.")
     action: str | None

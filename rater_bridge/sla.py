@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .batches import Bridge
+from .state import Bridge
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor
 
 
@@ -53,7 +53,6 @@ def sla_records(bridge: Bridge, vendor: str | None = None) -> list[dict[str, Any
 
 def bridge_sla(bridge: Bridge, vendor: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """``vendor_sla`` over the bridge's published batches, with the configured ``sla:`` targets."""
-    from alignment_ci.monitor.settings import SlaSettings, section
     from alignment_ci.monitor.sla import vendor_sla
 
-    return vendor_sla(sla_records(bridge, vendor), section(bridge.config, "sla", SlaSettings), now=now)
+    return vendor_sla(sla_records(bridge, vendor), bridge.config.sla, now=now)

@@ -15,7 +15,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, timeout_s:
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                           lifespan="off", timeout_keep_alive=30))
+                                           lifespan="on", timeout_keep_alive=30))
     thread = threading.Thread(target=server.run, name="rater-bridge", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

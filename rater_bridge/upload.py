@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from .limits import LimitExceeded
+
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries allowed on top of the file itself
 
 
@@ -26,11 +28,9 @@ class Upload:
     filename: str | None
 
 
-def too_large(limit: int) -> HTTPException:
-    return HTTPException(
-        413,
-        f"upload larger than the bridge's limit of {limit} bytes (bridge.max_upload_bytes); split the batch",
-    )
+def too_large(limit: int) -> LimitExceeded:
+    return LimitExceeded(413, f"upload larger than the bridge's limit of {limit} bytes (bridge.max_upload_bytes); "
+                              "split the batch", limit, "bridge.max_upload_bytes")
 
 
 class _Sink:

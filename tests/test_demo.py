@@ -28,16 +28,32 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert set(summary["quality"]["flagged"]) == PLANTED_BAD_RATERS  # no careful rater flagged
     for dim, alpha in summary["quality"]["alpha"].items():
         assert summary["quality"]["alpha_without_flagged"][dim] > alpha
+    # label quality is a gate: the planted raters fail it, the reviewed exclusion makes it pass
+    label = summary["label_gate"]
+    assert (label["before"], label["remedy"], label["remedy_outcome"]) == ("fail", sorted(PLANTED_BAD_RATERS), "pass")
+    assert (label["excluded"], label["after"]) == (sorted(PLANTED_BAD_RATERS), "pass")
     assert summary["training"]["reward"]["metrics"]["eval_accuracy"] >= 0.9
     assert summary["training"]["rerun_cached"] is True
     gates = summary["gates"]
     assert gates["verdict"] == "pass" and gates["counts"]["fail"] == 0 and gates["counts"]["inconclusive"] == 0
+    # the whole candidate against the production baseline
+    assert gates["candidate"]["candidate_id"] == summary["training"]["candidate_id"]
+    assert gates["candidate"]["reward_model"] and gates["candidate"]["policy"]
+    assert gates["baseline"]["candidate_id"] == summary["training"]["baseline_id"]
+    assert gates["baseline"]["source"].startswith("production baseline #1")
+    ran = {name.split("/")[0] for name in gates["outcomes"]}
+    assert {"gold", "calibration", "regression", "safety", "label_quality"} <= ran
+    for name, outcome in gates["outcomes"].items():
+        if name.split("/")[0] in ("gold", "calibration", "regression", "safety", "label_quality"):
+            assert outcome == "pass", (name, gates["outcomes"])
+    assert gates["first_line"].startswith("## ✅ Merge: every blocking gate passed")
     assert gates["state"] == "success" and Path(gates["files"]["html"]).exists()
     assert "alignment-ci:report" in Path(gates["comment"].removeprefix("file://")).read_text()
     rollout = summary["rollout"]
     assert rollout["healthy"]["status"] == "completed" and rollout["healthy"]["path"] == ["2%", "10%", "50%", "100%"]
     assert rollout["regressed"]["status"] == "rolled_back"
     assert rollout["regressed"]["weights"]["policy-worse"] == 0.0
+    assert rollout["baseline_after"] == summary["training"]["candidate_id"]  # the completed rollout's candidate
     loop = summary["loop"]
     assert loop["flagged"]["enqueued"] > 0 and loop["flagged"]["opted_out_dropped"] > 0
     assert loop["tasks"] > 0 and loop["next_batch"]["status"] == 201 and loop["next_batch"]["pr"]["number"] == 2

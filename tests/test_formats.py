@@ -218,5 +218,6 @@ def test_cli_import_and_labelstudio_config(tmp_path):
     argilla.write_text(json.dumps([{"id": "x", "fields": {"prompt": "p", "response": "r"},
                                     "responses": {"rating": [{"value": 9, "user_id": USER_A, "status": "submitted"}]}}]))
     bad = runner.invoke(app, ["import", "argilla", str(argilla), "--batch-id", "a", "--out", str(tmp_path / "a.jsonl")])
-    assert bad.exit_code == 0  # import writes rows; validate then rejects 9 on a 1..5 scale
-    assert not validate_file(tmp_path / "a.jsonl", Config()).accepted
+    # import validates what it converted: 9 on a 1..5 scale is rejected there, naming the record; nothing written
+    assert bad.exit_code == 1 and "Argilla record x" in bad.output
+    assert not (tmp_path / "a.jsonl").exists()

@@ -89,6 +89,18 @@ def test_reward_model_trained_on_flipped_labels_fails_gold_and_regression(isolat
     data = json.loads((isolated / "out" / "gates.json").read_text())
     assert data["verdict"] == "fail" and data["candidate"]["reward_model"] == str(flipped_rm)
     assert "gold pairwise accuracy" in (isolated / "out" / "gates.junit.xml").read_text()
+    # the PR report leads with the decision and shows the regression
+    from alignment_ci.config import Config
+    from alignment_ci.report.collect import build_report
+
+    config = Config()
+    config._root = isolated
+    report = build_report(config, out_dir=isolated / "report", gate_results=isolated / "out" / "gates.json",
+                          environ={})
+    md = Path(report["files"]["markdown"]).read_text()
+    first = md.splitlines()[0]
+    assert first.startswith("## ❌ Do not merge: blocked by ") and "regression/all (fail)" in first
+    assert "candidate reward model is worse than the baseline" in md
 
 
 def test_the_same_reward_model_on_both_sides_reads_no_pair_changed(isolated, trained_reward, gold_file):

@@ -48,7 +48,8 @@ def test_collects_runs_from_the_store_and_batches_from_the_manifests(tmp_path: P
     assert data.health is None  # no batch file given: health is not recomputed from the store
     assert data.calibration == [{"predicted": 0.25, "observed": 0.3, "n": 100}, {"predicted": 0.75, "observed": 0.7, "n": 200}]
     # 200 labels at acme's $0.25; 0.5 h on two A100-80GB at $2.50
-    assert data.cost == {"labels": 200, "annotation_usd": 50.0, "gpu_hours": 1.0, "gpu": "A100-80GB", "gpu_usd": 2.5, "total_usd": 52.5}
+    assert data.cost == {"labels": 200, "annotation_usd": 50.0, "gpu_hours": 1.0, "gpu": "A100-80GB", "gpu_usd": 2.5,
+                         "total_usd": 52.5, "configured": True}
     md = render_markdown(data)
     assert md.startswith("## ✅ Merge: every blocking gate passed (1 passed)\n")
     assert "| 200 | $50.00 | 1.000 | A100-80GB | $2.50 | $52.50 |" in md

@@ -11,8 +11,8 @@ from alignment_ci.report.collect import collect_report_data
 from alignment_ci.synth import make_pairwise_batch, write_jsonl
 
 
-def _report(tmp_path: Path, rows: list[dict]):
-    config = Config()
+def _report(tmp_path: Path, rows: list[dict], config: Config | None = None):
+    config = config or Config()
     config._root = tmp_path
     batch = write_jsonl(rows, tmp_path / "batch.jsonl")
     ingest_batch(batch, "acme", config)
@@ -25,7 +25,8 @@ def test_noisy_vendor_breaches_agreement_and_gold_targets(tmp_path):
     acme = data.sla["vendors"]["acme"]
     assert acme["ok"] is False and acme["met"]["agreement"] is False
     md = render_markdown(data)
-    assert "Vendor SLA — breach" in md
+    # the built-in targets: the section says so instead of headlining a breach nobody contracted
+    assert "Vendor SLA (defaults, not configured)" in md and "Vendor SLA — breach" not in md
     assert "**breach**: agreement" in md
     from alignment_ci.report.html import render_html
 
@@ -38,3 +39,12 @@ def test_careful_vendor_meets_the_sla(tmp_path):
     acme = data.sla["vendors"]["acme"]
     assert acme["met"]["agreement"] is True and acme["met"]["decisions_per_rater_hour"] is True
     assert "**breach**: agreement" not in render_markdown(data)
+
+
+def test_a_configured_sla_headlines_the_breach(tmp_path):
+    from alignment_ci.config import parse_config
+
+    config = parse_config("sla:\n  default: {min_agreement: 0.9}\n")
+    data = _report(tmp_path, make_pairwise_batch(batch_id="sla-003", n_items=80, seed=4), config)
+    md = render_markdown(data)
+    assert "Vendor SLA — breach" in md and "not configured" not in md.split("Vendor SLA")[1].split("\n")[0]

@@ -102,8 +102,8 @@ def test_job_resolves_shared_defaults_and_stage_overrides():
         "local", 7, "ab12cd34ef56", "bradley-terry")
     assert (rm.backend, rm.dataset.aggregation, rm.modal.gpu) == ("modal", "majority", "A100-80GB:4")
     assert dpo.stage == "dpo" and dpo.params.beta == 0.1
-    with pytest.raises(ValueError, match="unknown stage 'ppo'; choose one of reward, sft, dpo, grpo, rloo"):
-        settings.job("ppo")
+    with pytest.raises(ValueError, match="unknown stage .trpo.; choose one of reward, sft, dpo, grpo, rloo, ppo"):
+        settings.job("trpo")
 
 
 def test_job_round_trips_through_json_with_the_stage_discriminator():
@@ -115,7 +115,7 @@ def test_job_round_trips_through_json_with_the_stage_discriminator():
 
 def test_stage_defaults_differ_where_the_stage_needs_it_and_keep_one_help_text():
     s = TrainingSettings()
-    assert [s.job(st).params.learning_rate for st in STAGES] == [1e-3, 5e-3, 5e-4, 3e-3, 3e-3]
+    assert [s.job(st).params.learning_rate for st in STAGES] == [1e-3, 5e-3, 5e-4, 3e-3, 3e-3, 1e-6]
     assert (s.grpo.beta, s.rloo.beta) == (0.04, 0.05)
     help_lr = specs.StageSettings.model_fields["learning_rate"].description
     assert specs.SFTStage.model_fields["learning_rate"].description == help_lr

@@ -18,10 +18,25 @@ manifest_app.command("exclude-raters")(exclude.exclude_raters)
 # `validate` and `ingest` are top-level commands: cli.py registers them with app.command().
 
 
+MapOpt = Annotated[Optional[list[str]], typer.Option(
+    "--map", help="VENDOR_COLUMN=CONTRACT_COLUMN, e.g. annotator_id=rater_id (repeatable; adds to validation.column_map).")]
+
+
+def _with_map(cfg, values: list[str] | None):
+    """The config with ``--map`` pairs added to ``validation.column_map``."""
+    if not values:
+        return cfg
+    from ..data.columns import parse_map
+
+    merged = {**cfg.validation.column_map, **parse_map(values)}
+    return cfg.model_copy(update={"validation": cfg.validation.model_copy(update={"column_map": merged})})
+
+
 def validate(
     file: Annotated[Path, typer.Argument(help="Label batch: .jsonl, .csv or .parquet.")],
     task_type: Annotated[Optional[str], typer.Option("--task-type", "-t", help="Expected task type: pairwise, likert or ranking.")] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", help="Likert scale MIN..MAX (default: each dimension's scale from the config).")] = None,
+    column_map: MapOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
@@ -30,7 +45,7 @@ def validate(
     from ..data.validate import validate_file
     from ..errors import InputError
 
-    cfg = _config(config)
+    cfg = _with_map(_config(config), column_map)
     parsed_scale = None
     if scale is not None:
         try:
@@ -52,13 +67,14 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="Label batch to ingest.")],
     vendor: Annotated[str, typer.Option("--vendor", "-v", help="Vendor that delivered the batch.")],
     task_type: Annotated[Optional[str], typer.Option("--task-type", "-t", help="Expected task type.")] = None,
+    column_map: MapOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
     """Validate, store by sha256 and write datasets_manifest/batches/VENDOR/BATCH.yaml."""
     from ..data.manifest import ingest_batch
 
-    result = ingest_batch(file, vendor, _config(config), task_type=task_type)
+    result = ingest_batch(file, vendor, _with_map(_config(config), column_map), task_type=task_type)
     emit(result.to_dict(), format, lambda _: _render_ingest(file, result))
     raise typer.Exit(0 if result.accepted else 1)
 

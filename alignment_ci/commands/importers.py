@@ -32,18 +32,89 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return out_map
 
 
-def _write(result, out_path: Path, format: Format, source: Path) -> None:
+def _dimension(cfg, dimension: str | None) -> str:
+    """``--dimension`` if the taxonomy has it (default: the taxonomy's default), else a usage error."""
+    from ..errors import InputError
+
+    if dimension is None:
+        return cfg.taxonomy.default_dimension
+    if dimension not in cfg.taxonomy.names:
+        import difflib
+
+        close = difflib.get_close_matches(dimension, cfg.taxonomy.names, n=1)
+        more = f" (did you mean `{close[0]}`?)" if close else ""
+        raise InputError(f"--dimension {dimension!r} is not in the taxonomy{more}: use one of "
+                         f"{', '.join(cfg.taxonomy.names)}, or add it to taxonomy.dimensions in alignment.yaml")
+    return dimension
+
+
+def _write(result, out_path: Path, format: Format, source: Path, cfg=None, source_of=None) -> None:
+    """Write the canonical batch once it validates; otherwise write nothing and name, for each
+    error, the line of the converted batch and the export's record it came from (exit 1)."""
+    import os
+
     from ..errors import InputError
     from ..quality.pairs import write_jsonl
 
     if not result.rows:
         raise InputError(f"{source}: no usable judgments ({result.summary()['skipped_reasons'] or 'empty export'})")
-    write_jsonl(result.rows, out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    write_jsonl(result.rows, tmp)
+    try:
+        if cfg is not None:
+            from ..data.validate import validate_file
+
+            report = validate_file(tmp, cfg, fmt="jsonl")
+            if not report.accepted:
+                errors = []
+                for issue in report.to_dict()["errors"]:
+                    line = issue.get("line") or 0
+                    row = result.rows[line - 1] if 1 <= line <= len(result.rows) else None
+                    errors.append({**issue, "source": source_of(row) if (row is not None and source_of) else None})
+                data = {"accepted": False, "export": str(source), "out": str(out_path), "rows": len(result.rows),
+                        "errors": errors, "written": False}
+                emit(data, format, _render_rejected)
+                raise typer.Exit(1)
+        os.replace(tmp, out_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     summary = {**result.summary(), "out": str(out_path)}
     emit(summary, format, lambda s: out.print(
         f"wrote {s['rows']} {s['task_type']} judgments ({s['items']} items, {s['raters']} raters) to {escape(s['out'])}"
         + (f"; skipped {s['skipped']}: " + ", ".join(f"{escape(k)} {v}" for k, v in s["skipped_reasons"].items()) if s["skipped"] else "")
     ))
+
+
+def _render_rejected(data) -> None:
+    from ..cli_common import err
+
+    err.print(f"{escape(data['export'])}: {len(data['errors'])} error(s) in the converted batch; nothing written to "
+              f"{escape(data['out'])}")
+    for e in data["errors"][:50]:
+        where = f"line {e.get('line')}" + (f" ({e['source']})" if e.get("source") else "")
+        column = f" column {e['column']}" if e.get("column") else ""
+        err.print(f"  {where}{escape(column)}: {escape(str(e.get('message')))}")
+
+
+def _labelstudio_source(export: Path):
+    """Row → "Label Studio task 1001, rater ls-7": the task an imported row came from."""
+    from ..formats.labelstudio import load_export
+
+    tasks: dict[str, str] = {}
+    try:
+        for index, task in enumerate(load_export(export)):
+            data = task.get("data") if isinstance(task, dict) else None
+            if isinstance(data, dict):
+                tasks[str(data.get("item_id") or f"ls-task-{task.get('id', index + 1)}")] = str(task.get("id", f"#{index + 1}"))
+    except Exception:  # noqa: BLE001 - the reader already accepted the export; without the index, lines still name errors
+        tasks = {}
+    return lambda row: f"Label Studio task {tasks.get(str(row.get('item_id')), row.get('item_id'))}, rater {row.get('rater_id')}"
+
+
+def _argilla_source(row) -> str:
+    return f"Argilla record {row.get('item_id')}, rater {row.get('rater_id')}"
 
 
 @app.command("labelstudio")
@@ -62,10 +133,10 @@ def import_labelstudio(
 
     cfg = _config(config)
     result = read_labelstudio_export(
-        export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
+        export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
         fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
     )
-    _write(result, out_path, format, export)
+    _write(result, out_path, format, export, cfg, _labelstudio_source(export))
 
 
 @app.command("argilla")
@@ -85,10 +156,10 @@ def import_argilla(
 
     cfg = _config(config)
     result = read_argilla_export(
-        export, batch_id, dimension=dimension or cfg.taxonomy.default_dimension, dimensions=cfg.taxonomy.names,
+        export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
         question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
     )
-    _write(result, out_path, format, export)
+    _write(result, out_path, format, export, cfg, _argilla_source)
 
 
 @labelstudio_app.command("config")

@@ -43,17 +43,33 @@ def _finish(config, store, result: dict[str, Any], publish: bool, format: Format
 
 
 def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
     d = r.get("decision", {})
     colour = {"completed": "green", "rolled_back": "red", "aborted": "red", "paused": "yellow"}.get(r["status"], "cyan")
-    out.print(f"rollout {escape(r['rollout_id'])}: [{colour}]{escape(r['status'])}[/{colour}] — candidate {escape(r['candidate'])} at {r['percent']:g}% (stages {r['stages']})")
+    state = r["status"].replace("_", " ")
+    if r.get("pause_reason"):
+        state += f" — {r['pause_reason']}"
+    stages = " → ".join(f"{p:g}%" for p in r["stages"])
+    out.print(f"rollout {escape(r['rollout_id'])}: [{colour}]{escape(state)}[/{colour}] — candidate "
+              f"{escape(r['candidate'])} at {r['percent']:g}% (stages {stages})")
     if d:
-        out.print(f"  decision #{d.get('seq')}: {escape(str(d.get('action')))} → {escape(str(d.get('outcome')))}")
+        outcome = r.get("pause_reason") if d.get("outcome") == "inconclusive" and r.get("pause_reason") else d.get("outcome")
+        out.print(f"  decision #{d.get('seq')}: {escape(str(d.get('action')))} → {escape(str(outcome))}")
         for reason in d.get("reasons") or []:
             out.print(f"    {escape(str(reason))}")
-    analysis = r.get("analysis") or {}
-    for name, m in (analysis.get("metrics") or {}).items():
-        if isinstance(m, dict):
-            out.print(f"  {escape(name)}: {escape(str({k: v for k, v in m.items() if k in ('baseline', 'candidate', 'evalue', 'n_baseline', 'n_candidate')}))}")
+    rows = r.get("evidence") or []
+    if rows:
+        table = Table(title="evidence (candidate vs baseline)", title_justify="left", show_edge=False)
+        for column, justify in (("metric", "left"), ("candidate", "right"), ("baseline", "right"),
+                                ("difference", "right"), ("e-value", "right"), ("verdict", "left")):
+            table.add_column(column, justify=justify)
+        for row in rows:
+            shown = row["shown"]
+            table.add_row(escape(row["metric"]), f"{shown['candidate']} (n={row['candidate_n']})",
+                          f"{shown['baseline']} (n={row['baseline_n']})", shown["difference"],
+                          f"{shown['evalue']} / {row['rollback_at']:g}", escape(row["verdict"]))
+        out.print(table)
 
 
 @app.command("start")
@@ -62,18 +78,24 @@ def start(
     baseline: Annotated[str, typer.Option("--baseline", help="Model version serving now.")],
     candidate: Annotated[str, typer.Option("--candidate", help="Model version to roll out.")],
     actor: ActorOpt = "alignment-ci",
+    force: Annotated[bool, typer.Option("--force", help="Start a candidate that an earlier rollout rolled back (needs --reason).")] = False,
+    reason: ReasonOpt = "",
     publish: PublishOpt = False,
     now: NowOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
-    """Start a rollout: decision 0 records the plan; the first stage's share goes to the candidate."""
+    """Start a rollout: decision 0 records the plan; the first stage's share goes to the candidate.
+
+    A candidate an earlier rollout rolled back is refused unless --force --reason (recorded).
+    """
     from ..rollout import controller
     from ..rollout.plan import plan_from_config
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
-    result = controller.start(store, rollout_id, baseline, candidate, plan_from_config(cfg), actor=actor, now=_now(now))
+    result = controller.start(store, rollout_id, baseline, candidate, plan_from_config(cfg), actor=actor, now=_now(now),
+                              force=force, reason=reason)
     _finish(cfg, store, result, publish, format)
 
 
@@ -147,7 +169,8 @@ def simulate(
     regress: Annotated[Optional[float], typer.Option("--regress", help="Multiply the candidate's bad-event rates by this (e.g. 1.6); default healthy.")] = None,
     baseline: Annotated[str, typer.Option("--baseline")] = "model-baseline",
     candidate: Annotated[str, typer.Option("--candidate")] = "model-candidate",
-    start_at: Annotated[Optional[str], typer.Option("--start", help="ISO time of the first event (default: now - minutes).")] = None,
+    start_at: Annotated[Optional[str], typer.Option("--start", help="ISO time of the first event (default: now, so the "
+                                                    "traffic is the next MINUTES; `rollout step` reads its time from the newest event).")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     format: FormatOpt = Format.text,
 ) -> None:
@@ -160,7 +183,9 @@ def simulate(
         {"thumbs_down": regress, "escalated": regress, "safety_flag": regress, "hallucination_flag": regress}
     )
     sim = simulator.TrafficSimulator(scenario, baseline, candidate, events_per_minute=per_minute, seed=seed)
-    begin = _now(start_at) or datetime.now(timezone.utc) - timedelta(minutes=minutes)
+    # Simulated traffic runs ahead of the clock from now; `rollout step` without --now takes
+    # the newest event's time, so a step after a simulate sees the simulated stage whole.
+    begin = _now(start_at) or datetime.now(timezone.utc)
     events = sim.emit(begin, begin + timedelta(minutes=minutes), percent)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with open(out_file, "w", encoding="utf-8") as fh:

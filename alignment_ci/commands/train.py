@@ -11,10 +11,10 @@ from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 
-app = typer.Typer(help="Train the pipeline into one candidate (or one --stage), cached by content.", invoke_without_command=True)
+app = typer.Typer(help="Train the pipeline into one candidate (or one --stage: reward, sft, dpo, grpo, rloo on TRL; ppo on verl), cached by content.", invoke_without_command=True)
 models_app = typer.Typer(help="Models for offline use.", no_args_is_help=True)
 
-StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo or rloo (default: every stage of training.pipeline, recorded as one candidate).")]
+StageOpt = Annotated[Optional[str], typer.Option("--stage", "-s", help="reward, sft, dpo, grpo, rloo or ppo (verl, GPUs only) (default: every stage of training.pipeline, recorded as one candidate).")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", "-b", help="local or modal (default: training.backend).")]
 
 
@@ -58,11 +58,8 @@ def train(
     from ..train.runs import train_pipeline
 
     cfg = _config(config)
-    stages = [stage] if stage is not None else list(cfg.training.pipeline)
-    if backend == "modal" or (backend is None and any(cfg.training.job(s).backend == "modal" for s in stages)):
-        from ..train.backends.modal import require_credentials
-
-        require_credentials()
+    # Modal credentials are checked by the backend when a run must actually be spawned:
+    # a run already in the store comes back cached without them.
     if stage is None:
         if detach:
             raise InputError("--detach needs --stage: a pipeline's stages wait for each other; detach its last stage")
@@ -70,6 +67,10 @@ def train(
             candidate = train_pipeline(cfg, backend=backend, progress=factory)
         emit(_public_candidate(candidate), format, _render_candidate)
         return
+    if stage == "ppo" and backend != "modal" and not (backend is None and cfg.training.job(stage).backend == "modal"):
+        from ..train.stages.ppo import require_local_runtime
+
+        require_local_runtime()  # verl and GPUs, checked before any parent stage trains
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
     emit(_public(record), format, _render_run)

@@ -19,7 +19,8 @@ import yaml
 
 from ..config import Config
 from ..errors import InputError
-from .manifest import batches_dir, check_id
+from ..ids import check_id
+from .manifest import batches_dir
 
 
 def _git(root: Path, *args: str) -> str:

@@ -26,20 +26,14 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
+from ..store import repository_blobs_dir
+from ..store.base import blob_key
+from ..ids import check_id
+from ..tempdirs import sweep_stale, tempdir
 from ..textsafety import pseudonymize, redact_pii, truncate
 
 MANIFEST_SCHEMA_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def check_id(value: str, what: str) -> str:
-    """Vendor and batch ids become path parts: letters, digits, `._-`, no traversal."""
-    if not isinstance(value, str) or not _ID_RE.match(value) or ".." in value:
-        raise InputError(
-            f"invalid {what} {truncate(str(value), 80)!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no slashes, no '..')"
-        )
-    return value
+INGEST_TEMP_PREFIX = "alignment-ci-ingest-"
 
 
 def manifests_dir(config: Config) -> Path:
@@ -133,10 +127,18 @@ def build_manifest(
     report: Any,
     stats: dict[str, Any],
     digest: str,
-    store_uri: str,
+    store_uri: str | None = None,
     source: dict[str, Any],
 ) -> dict[str, Any]:
-    """The manifest of an accepted batch (``ingest`` and the rater bridge both write this)."""
+    """The manifest of an accepted batch (``ingest`` and the rater bridge both write this).
+
+    ``store_uri`` is always written relative to the store (``blobs/<aa>/<sha256>``), never
+    the absolute place on the machine that ingested, so a fresh clone or another backend
+    finds the blob by its hash. The argument is accepted for older callers and ignored.
+    Manifests written before this rule (``file:///…`` or ``s3://…``) still read and verify:
+    lookups go by ``sha256``.
+    """
+    del store_uri
     warnings: dict[str, int] = {}
     for issue in report.warnings:
         warnings[issue.kind] = warnings.get(issue.kind, 0) + 1
@@ -152,7 +154,7 @@ def build_manifest(
         "gold_rows": stats["gold_rows"],
         "dimensions": stats["dimensions"],
         "sha256": digest,
-        "store_uri": store_uri,
+        "store_uri": blob_key(digest),
         "format": "parquet",
         "source": source,
         "sampling": stats["sampling"],
@@ -201,8 +203,9 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     source_sha = sha256_file(path)
-    with tempfile.TemporaryDirectory(prefix="alignment-ci-ingest-") as tmp:
-        normalized = Path(tmp) / "batch.parquet"
+    sweep_stale(INGEST_TEMP_PREFIX)  # partial Parquet left by an ingest that was killed
+    with tempdir(INGEST_TEMP_PREFIX) as tmp:
+        normalized = tmp / "batch.parquet"
         report = validate_file(path, config, task_type=task_type, normalized_out=normalized)
         if not report.accepted:
             return IngestResult(accepted=False, report=report, batch_id=report.batch_id)
@@ -218,6 +221,8 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
             )
         store = store if store is not None else open_store(config)
         digest = store.put_blob(normalized)
+        if config.stores.commit_batches:
+            commit_blob(config, normalized, digest)
         stats = batch_statistics(normalized)
     manifest = build_manifest(
         config=config,
@@ -225,7 +230,6 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
         report=report,
         stats=stats,
         digest=digest,
-        store_uri=store.blob_uri(digest),
         source={"file": truncate(path.name, 200), "sha256": source_sha, "bytes": path.stat().st_size},
     )
     target = manifest_path(config, vendor, batch_id)
@@ -238,6 +242,18 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
         data={"batch_id": batch_id, "vendor": vendor, "rows": stats["rows"], "raters": stats["rater_ids"], "manifest": str(target.relative_to(config.root)) if target.is_relative_to(config.root) else str(target)},
     )
     return IngestResult(True, report, batch_id, manifest, target)
+
+
+def commit_blob(config: Config, path: Path, digest: str) -> Path:
+    """Copy a batch's normalized file to ``<manifests>/blobs/<aa>/<sha256>`` (atomic, idempotent).
+
+    The getting-started store (``stores.commit_batches: true``): the blob is committed with
+    its manifest (Git LFS keeps clones light), so CI reads the batch from the checkout.
+    """
+    target = repository_blobs_dir(config) / digest[:2] / digest
+    if not target.is_file() or sha256_file(target) != digest:
+        _write_atomic(target, path.read_bytes())
+    return target
 
 
 def verify_manifests(config: Config, store=None) -> dict[str, Any]:

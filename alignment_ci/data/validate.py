@@ -37,6 +37,8 @@ import pyarrow.parquet as pq
 
 from ..config import Config, Scale
 from ..errors import InputError
+from .columns import check_map, hint, renamed_copy
+from ..ids import id_problem
 from ..textsafety import EMAIL_PATTERN, FORMULA_PATTERN, PHONE_PATTERN, PII_PATTERN, pseudonymize
 from .contract import (
     COMMON_REQUIRED,
@@ -215,7 +217,7 @@ class _Validator:
 
         table = self._dimension(table, chunk.declared, lines, suppressed)
         self._task_type(table, lines)
-        self._declared(chunk.declared)
+        self._declared(chunk.declared, chunk.unknown_columns)
         self._unknown_columns(chunk, table)
         self._batch_id(table, lines)
         small = self._pandera(table, lines, suppressed)
@@ -271,7 +273,7 @@ class _Validator:
                 lambda i: f"task_type {values[i]!r} differs from {source}; one file holds one task type",
             )
 
-    def _declared(self, declared: frozenset[str] | None) -> None:
+    def _declared(self, declared: frozenset[str] | None, others: Any = ()) -> None:
         """Report required columns that a CSV header / Parquet schema lacks, once each
         (common ones at once, the task type's as soon as it is known)."""
         if declared is None:
@@ -282,10 +284,12 @@ class _Validator:
                 self.absent.add(name)
                 needed = f" (needed for {self.task_type} batches)" if name not in COMMON_REQUIRED else ""
                 self.errors.add(Issue(1, name, "missing_field",
-                                      f"required column {name} is absent from the file{needed}"))
+                                      f"required column {name} is absent from the file{needed}{hint(name, others)}"))
 
     def _unknown_columns(self, chunk: RawChunk, table: pa.Table) -> None:
         for name, line in chunk.unknown_columns.items():
+            if name == LINE:
+                continue  # a stored (normalized) batch carries the source's line numbers: not a vendor column
             if name not in self.unknown_warned:
                 self.unknown_warned.add(name)
                 self.warnings.add(Issue(line, name, "unknown_column",
@@ -315,6 +319,10 @@ class _Validator:
                 return
             self.batch_id = col[idx].as_py()
             self.batch_id_line = int(lines[idx])
+            problem = id_problem(self.batch_id)
+            if problem is not None:  # the id becomes a path, an S3 key and a git branch name
+                self.errors.add(Issue(self.batch_id_line, "batch_id", "invalid_batch_id",
+                                      f"batch_id {show(self.batch_id)} is not a valid id: {problem}"))
         other = pc.not_equal(col, self.batch_id)
         bad = _lines_where(other, lines)
         if len(bad):
@@ -663,6 +671,15 @@ def validate_file(
     if task_type is not None and task_type not in TASK_TYPES:
         raise InputError(f"--task-type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
     kind = detect_format(path, fmt)
+    if config.validation.column_map:
+        # Vendor column names renamed in a line-preserving copy, then validated as usual.
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="alignment-ci-map-") as tmpdir:
+            copy = renamed_copy(Path(path), kind, check_map(config.validation.column_map), Path(tmpdir))
+            plain = config.model_copy(update={"validation": config.validation.model_copy(update={"column_map": {}})})
+            return validate_file(copy, plain, task_type=task_type, scale=scale, normalized_out=normalized_out,
+                                 fmt=kind, chunk_rows=chunk_rows)
     validator = _Validator(config, task_type, scale)
     chunks = _prefetch(iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows))
     writer: pq.ParquetWriter | None = None

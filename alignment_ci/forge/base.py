@@ -15,6 +15,8 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import AlignmentCIError
+from ..ids import ref_name_problem
+from ..textsafety import truncate
 
 DEFAULT_STATUS_CONTEXT = "alignment-ci/gates"
 DEFAULT_CHECK_NAME = "alignment-ci"
@@ -28,7 +30,8 @@ STATUS_DESCRIPTION_MAX_CHARS = 140
 CHECK_SUMMARY_MAX_CHARS = 65535
 _KIND_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _SHA_RE = re.compile(r"[0-9a-f]{40}")
-_BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+BRANCH_MAX_LEN = 200
+_BRANCH_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
 
 class ForgeError(AlignmentCIError):
@@ -177,10 +180,15 @@ def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
 
 
 def check_branch(branch: str) -> str:
-    if not isinstance(branch, str) or not _BRANCH_RE.fullmatch(branch) or ".." in branch or branch.endswith(("/", ".lock")):
-        raise ForgeError(
-            f"invalid branch name {branch!r}: use letters, digits, . _ - and /, without '..' or a trailing '/'"
-        )
+    """``branch`` if git accepts it (``git check-ref-format --branch``, :mod:`alignment_ci.ids`) and it is
+    at most 200 characters of letters, digits, ``. _ - /``; else :class:`ForgeError`."""
+    problem = ref_name_problem(branch)
+    if problem is None and not _BRANCH_CHARS.fullmatch(branch):
+        problem = "use letters, digits, . _ - and /"
+    if problem is None and len(branch) > BRANCH_MAX_LEN:
+        problem = f"longer than {BRANCH_MAX_LEN} characters"
+    if problem is not None:
+        raise ForgeError(f"invalid branch name {truncate(str(branch), 120)!r}: {problem}")
     return branch
 
 

@@ -1,7 +1,8 @@
 """Gate outcomes, the verdict, and the two result files (JSON and JUnit XML).
 
-Outcomes: ``pass``, ``fail``, ``inconclusive`` (not enough data to decide) and ``skipped``
-(the gate does not apply, e.g. a safety gate when the candidate has no policy; the reason
+Outcomes: ``pass``, ``fail``, ``inconclusive`` (not enough data to decide, or the candidate
+lacks the model the gate needs) and ``skipped`` (turned off in the config, or nothing to
+check, e.g. no eval row carries a hallucination label; the reason
 says so). A result *blocks* when its gate is blocking (not a shadow gate) and it failed,
 or it is inconclusive and ``inconclusive_blocks`` is on. The verdict is ``fail`` when any
 result blocks or a gate file could not run, else ``pass``.

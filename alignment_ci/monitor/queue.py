@@ -86,13 +86,16 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
+from ..data.contract import CHOICES
 from ..errors import AlignmentCIError, InputError
 from .settings import QueueSettings
 
@@ -142,6 +145,11 @@ class QueueItem(Base):
     __tablename__ = "queue_items"
     __table_args__ = (
         Index("ix_queue_items_claim", "status", "is_gold", "dimension", "expedited", "priority"),
+        # The claim walks this index in its ORDER BY for one (status, dimension) at a time and
+        # stops after LIMIT rows: no sort of the whole queue per request (see _claim_real).
+        Index("ix_queue_items_claim_order", "status", "is_gold", "dimension", text("expedited DESC"),
+              text("priority DESC"), "created_at", "id"),
+        Index("ix_queue_items_gold", "is_gold", "dimension"),  # the gold sample reads gold rows only
         Index("ix_queue_items_source", "source_id", "dimension"),
     )
 
@@ -176,6 +184,10 @@ class Rater(Base):
     opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
     daily_sensitive_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Running counts of the real and gold tasks served (for the gold rate), kept with each claim so
+    # that a request does not count the rater's whole history; None until first computed.
+    served_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    served_gold: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RaterDimension(Base):
@@ -213,6 +225,7 @@ class Assignment(Base):
     exposure_date: Mapped[date] = mapped_column(Date)
     sensitive_category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answer: Mapped[Any] = mapped_column(JSON, nullable=True)
+    rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
     gold_correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
@@ -266,8 +279,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the queue's tables (idempotent)."""
+    """Create the queue's tables (idempotent); add the columns that later versions introduced
+    (``queue_assignments.rationale``) to a database created before them."""
     metadata.create_all(engine)
+    for table, column, kind in (("queue_assignments", "rationale", "TEXT"), ("queue_raters", "served_total", "INTEGER"),
+                                ("queue_raters", "served_gold", "INTEGER")):
+        if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    existing = {i["name"] for i in inspect(engine).get_indexes("queue_items")}
+    for index in QueueItem.__table__.indexes:  # indexes added since a database was created
+        if index.name not in existing:
+            index.create(engine, checkfirst=False)
 
 
 def database_url(config: Any) -> str:
@@ -416,7 +439,7 @@ def register_rater(
     rater = session.scalar(select(Rater).where(Rater.vendor == vendor, Rater.rater_id == rater_id))
     if rater is None:
         rater = Rater(vendor=vendor, rater_id=rater_id, opt_outs=sorted(set(opt_outs or [])),
-                      daily_sensitive_quota=daily_sensitive_quota, created_at=now or utcnow())
+                      daily_sensitive_quota=daily_sensitive_quota, created_at=now or utcnow(), served_total=0, served_gold=0)
         session.add(rater)
     else:
         if opt_outs is not None:
@@ -639,32 +662,45 @@ def _calibration_tasks(session: Session, rater: Rater, dimension: str, limit: in
 def _claim_real(
     session: Session, rater: Rater, dimensions: list[str], n: int, quota_left: int, settings: QueueSettings, now: datetime
 ) -> list[QueueItem]:
+    """Claim up to ``n`` real tasks, best first (expedited, priority, age).
+
+    One candidate query per (status, dimension) walks ``ix_queue_items_claim_order`` in the
+    ORDER BY and stops at its LIMIT, so a request costs O(n) index entries whatever the queue
+    size; the candidates are merged in the same order. On PostgreSQL each query takes ``FOR
+    UPDATE SKIP LOCKED`` (concurrent callers skip each other's rows instead of waiting); on
+    SQLite the transaction holds the write lock (``BEGIN IMMEDIATE``)."""
     claimed: list[QueueItem] = []
     passed_over: set[str] = set()
     postgres = _is_postgres(session)
     opt_outs = list(rater.opt_outs or [])
     while len(claimed) < n and dimensions:
-        query = (
-            select(QueueItem)
-            .where(QueueItem.status.in_(CLAIMABLE), QueueItem.is_gold.is_(False), QueueItem.dimension.in_(dimensions))
-            .where(~_seen_source(rater.vendor, rater.rater_id))
-            .order_by(QueueItem.expedited.desc(), QueueItem.priority.desc(), QueueItem.created_at, QueueItem.id)
-        )
-        # PostgreSQL locks every row the SELECT returns (SKIP LOCKED hides them from other
-        # callers until commit), so take only what is needed; SQLite holds the write lock
-        # for the whole transaction, so a wider window saves rounds.
-        query = query.limit(n - len(claimed) if postgres else max(settings.candidate_window, 2 * n))
-        if passed_over:
-            query = query.where(QueueItem.id.not_in(passed_over))
-        if opt_outs:
-            query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
-        if quota_left <= 0:
-            query = query.where(QueueItem.sensitive_category.is_(None))
-        if postgres:
-            query = query.with_for_update(skip_locked=True, of=QueueItem)
-        candidates = list(session.scalars(query))
+        need = n - len(claimed)
+        # PostgreSQL locks every row returned (SKIP LOCKED hides them from other callers until
+        # commit): take only what is needed. SQLite holds the write lock anyway: a little spare
+        # saves a round when some candidates are passed over (same source item, quota).
+        window = need if postgres else min(settings.candidate_window, 2 * need + 2)
+        candidates: list[QueueItem] = []
+        for status in CLAIMABLE:
+            for dim in dimensions:
+                query = (
+                    select(QueueItem)
+                    .where(QueueItem.status == status, QueueItem.is_gold.is_(False), QueueItem.dimension == dim)
+                    .where(~_seen_source(rater.vendor, rater.rater_id))
+                    .order_by(QueueItem.expedited.desc(), QueueItem.priority.desc(), QueueItem.created_at, QueueItem.id)
+                    .limit(window)
+                )
+                if passed_over:
+                    query = query.where(QueueItem.id.not_in(passed_over))
+                if opt_outs:
+                    query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
+                if quota_left <= 0:
+                    query = query.where(QueueItem.sensitive_category.is_(None))
+                if postgres:
+                    query = query.with_for_update(skip_locked=True, of=QueueItem)
+                candidates.extend(session.scalars(query))
         if not candidates:
             break
+        candidates.sort(key=lambda i: (not i.expedited, -i.priority, _utc(i.created_at), i.id))
         taken_sources = {c.source_id for c in claimed}
         for item in candidates:
             if len(claimed) >= n:
@@ -690,6 +726,25 @@ def _claim_real(
             if item.sensitive_category:
                 quota_left -= 1
     return claimed
+
+
+_CLAIMABLE_DIMENSIONS = text(
+    # A loose index scan over ix_queue_items_claim: one index seek per distinct dimension
+    # instead of reading every queued row (SELECT DISTINCT would) on each request.
+    "WITH RECURSIVE dims(status, d) AS ("
+    " SELECT s.status, (SELECT MIN(dimension) FROM queue_items WHERE status = s.status AND is_gold = :gold)"
+    " FROM (SELECT :queued AS status UNION ALL SELECT :released) AS s"
+    " UNION ALL"
+    " SELECT status, (SELECT MIN(dimension) FROM queue_items WHERE status = dims.status AND is_gold = :gold"
+    " AND dimension > dims.d) FROM dims WHERE d IS NOT NULL)"
+    " SELECT DISTINCT d FROM dims WHERE d IS NOT NULL ORDER BY d"
+)
+
+
+def _claimable_dimensions(session: Session) -> list[str]:
+    """Dimensions with claimable real tasks, sorted."""
+    params = {"gold": False, "queued": CLAIMABLE[0], "released": CLAIMABLE[1]}
+    return list(session.scalars(_CLAIMABLE_DIMENSIONS, params))
 
 
 def _gold_target(served_total: int, served_gold: int, n: int, gold_rate: float) -> int:
@@ -769,13 +824,13 @@ def next_tasks(
     now = _utc(now) or utcnow()
     rng = rng or random.Random(secrets.randbits(64))
     rater = register_rater(session, vendor, rater_id, now=now)
+    if _is_postgres(session):  # one claim at a time per rater: its served counters are read-modify-write
+        session.refresh(rater, with_for_update=True)
 
     if dimension is not None:
         dimensions = [dimension]
     else:
-        dimensions = sorted(session.scalars(
-            select(QueueItem.dimension).where(QueueItem.status.in_(CLAIMABLE), QueueItem.is_gold.is_(False)).distinct()
-        ))
+        dimensions = _claimable_dimensions(session)
     out: list[dict[str, Any]] = []
     eligible: list[str] = []
     for dim in dimensions:
@@ -787,11 +842,14 @@ def next_tasks(
         session.flush()
         return out  # onboarding first: real work follows once the calibration result is in
 
-    served_total, served_gold = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Assignment.kind == "gold", 1), else_=0)), 0)).where(
-            Assignment.vendor == vendor, Assignment.rater_id == rater_id, Assignment.kind.in_(("task", "gold"))
-        )
-    ).one()
+    if rater.served_total is None or rater.served_gold is None:  # once per rater (older databases)
+        counted = session.execute(
+            select(func.count(), func.coalesce(func.sum(case((Assignment.kind == "gold", 1), else_=0)), 0)).where(
+                Assignment.vendor == vendor, Assignment.rater_id == rater_id, Assignment.kind.in_(("task", "gold"))
+            )
+        ).one()
+        rater.served_total, rater.served_gold = int(counted[0]), int(counted[1])
+    served_total, served_gold = rater.served_total, rater.served_gold
     quota = rater.daily_sensitive_quota if rater.daily_sensitive_quota is not None else settings.daily_sensitive_quota
     quota_left = quota - _exposure_today(session, vendor, rater_id, now.date())
     reserved = _gold_target(int(served_total), int(served_gold), n, gold_rate) if eligible else 0
@@ -803,6 +861,8 @@ def next_tasks(
         # Fewer gold items than slots reserved for them: fill the rest with real work.
         quota_left -= sum(1 for item in gold if item.sensitive_category)
         real += _claim_real(session, rater, eligible, reserved - len(gold), quota_left, settings, now)
+    rater.served_total = served_total + len(real) + len(gold)
+    rater.served_gold = served_gold + len(gold)
     payloads = [_payload(item, settings) for item in real + gold]
     rng.shuffle(payloads)
     session.flush()
@@ -825,15 +885,60 @@ def _open_assignment(session: Session, task_id: str, vendor: str) -> Assignment:
 
 
 def _open_assignment_of(session: Session, task_id: str, vendor: str, rater_id: str | None) -> Assignment:
+    """The open assignment of ``task_id`` to ``rater_id`` of ``vendor``: only the rater who holds a
+    task can complete it (a gold task is held by several raters at once). Without ``rater_id``,
+    the vendor's one open assignment of the task; several is an error."""
     if rater_id is None:
-        return _open_assignment(session, task_id, vendor)
+        rows = list(session.scalars(
+            select(Assignment).where(Assignment.task_id == task_id, Assignment.vendor == vendor,
+                                     Assignment.completed_at.is_(None), Assignment.released_at.is_(None))
+        ))
+        if len(rows) > 1:
+            raise QueueError(f"task {task_id!r} is held by {len(rows)} raters of {vendor!r}: say which rater answers")
+        return rows[0] if rows else _open_assignment(session, task_id, vendor)  # raises the precise error
     row = session.scalar(
         select(Assignment).where(Assignment.task_id == task_id, Assignment.vendor == vendor, Assignment.rater_id == rater_id,
                                  Assignment.completed_at.is_(None), Assignment.released_at.is_(None))
     )
     if row is None:
-        return _open_assignment(session, task_id, vendor)  # raises the precise error
+        raise TaskNotFound(f"task {task_id!r} has no open assignment to rater {rater_id!r} of this vendor")
     return row
+
+
+def task_dimension(session: Session, task_id: str) -> str | None:
+    """The dimension of queue task ``task_id`` (None when there is no such task)."""
+    return session.scalar(select(QueueItem.dimension).where(QueueItem.id == task_id))
+
+
+class InvalidAnswer(QueueError):
+    """An answer that does not fit its task; ``field`` names the part of the request that is wrong."""
+
+    def __init__(self, message: str, field: str = "answer") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def answer_problem(task_type: str, answer: Any, n_responses: int, scale: tuple[int, int] | None = None) -> str | None:
+    """Why ``answer`` does not fit a task of ``task_type`` with ``n_responses`` responses, or None.
+
+    pairwise: one of ``a``, ``b``, ``tie``, ``skip`` (the data contract's choices); likert: an
+    integer on the dimension's scale; ranking: a permutation of ``0..n_responses-1``, best first."""
+    if task_type == "pairwise":
+        if isinstance(answer, str) and answer in CHOICES:
+            return None
+        return f"a pairwise answer is one of {', '.join(CHOICES)}"
+    if task_type == "likert":
+        low, high = scale or (1, 5)
+        if isinstance(answer, int) and not isinstance(answer, bool) and low <= answer <= high:
+            return None
+        return f"a likert answer is an integer from {low} to {high}"
+    if task_type == "ranking":
+        if (isinstance(answer, list) and len(answer) == n_responses
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in answer)
+                and sorted(answer) == list(range(n_responses))):
+            return None
+        return f"a ranking answer is a permutation of 0..{n_responses - 1} (one index per response, best first)"
+    return f"unknown task type {task_type!r}"
 
 
 def complete_task(
@@ -843,22 +948,35 @@ def complete_task(
     *,
     rater_id: str | None = None,
     answer: Any = None,
+    rationale: str | None = None,
+    scale: tuple[int, int] | None = None,
+    max_rationale_chars: int = 8192,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Mark the vendor's open assignment of ``task_id`` done. For a gold task, ``answer`` is
-    checked against the gold answer server-side: ``gold_correct`` is True/False (None for
-    other tasks). Returns ``{task_id, kind, dimension, rater_id, gold_correct}``."""
+    """Mark the open assignment of ``task_id`` to ``rater_id`` done. ``answer`` must fit the task
+    (:func:`answer_problem`; ``scale`` is the dimension's likert scale) and ``rationale`` be at most
+    ``max_rationale_chars``, else :class:`InvalidAnswer`. For a gold task, ``answer`` is checked
+    against the gold answer server-side: ``gold_correct`` is True/False (None for other tasks).
+    Returns ``{task_id, kind, dimension, rater_id, gold_correct}``."""
     now = now or utcnow()
     assignment = _open_assignment_of(session, task_id, vendor, rater_id)
     if assignment.kind == "calibration":
         raise QueueError(f"task {task_id!r} is a calibration item: submit it with record_calibration_result")
     item = session.get(QueueItem, task_id)
+    if item is not None:
+        problem = answer_problem(item.task_type, answer, len(item.responses), scale)
+        if problem is not None:
+            raise InvalidAnswer(f"answer does not fit this {item.task_type} task: {problem}")
+    if rationale is not None and (not isinstance(rationale, str) or len(rationale) > max_rationale_chars):
+        raise InvalidAnswer(f"rationale is longer than {max_rationale_chars} characters (bridge.max_rationale_chars)",
+                            field="rationale")
     gold_correct = None
     if assignment.kind == "gold" and item is not None:
         gold_correct = answers_match(item.task_type, item.gold_answer, answer)
         assignment.gold_correct = gold_correct
     assignment.completed_at = now
     assignment.answer = answer
+    assignment.rationale = rationale
     if assignment.kind == "task":
         session.execute(update(QueueItem).where(QueueItem.id == task_id, QueueItem.status == "assigned").values(status="done")
                         .execution_options(synchronize_session=False))

@@ -86,12 +86,15 @@ def label_health(
     health["insufficient_data_raters"] = raters.get("insufficient_data", [])
 
     budget = config.sampling.budget
-    counts = df["sampling_bucket"].fillna("unspecified").value_counts() if "sampling_bucket" in df else pd.Series({"unspecified": rows})
-    shares = {str(k): float(v / max(1, rows)) for k, v in counts.items()}
-    health["sampling"] = {
-        bucket: {"share": shares.get(bucket, 0.0), "budget": budget.get(bucket), "rows": int(counts.get(bucket, 0))}
-        for bucket in sorted(set(shares) | set(budget))
-    }
+    carries_buckets = "sampling_bucket" in df and bool(df["sampling_bucket"].notna().any())
+    health["sampling"] = {}  # a batch without sampling buckets has no budget to compare against
+    if carries_buckets:
+        counts = df["sampling_bucket"].fillna("unspecified").value_counts()
+        shares = {str(k): float(v / max(1, rows)) for k, v in counts.items()}
+        health["sampling"] = {
+            bucket: {"share": shares.get(bucket, 0.0), "budget": budget.get(bucket), "rows": int(counts.get(bucket, 0))}
+            for bucket in sorted(set(shares) | set(budget))
+        }
     health["warnings"] = dict(sorted((warnings or {}).items()))
     dim_verdicts = [d.get("verdict") for d in agreement["dimensions"].values()]
     if "fail" in dim_verdicts:

@@ -37,7 +37,7 @@ from .data import ReportData, verdict_of
 from .output import write_report
 from .publish import publish_report
 
-RUN_STAGES_NEWEST_FIRST = ("rloo", "grpo", "dpo", "sft", "reward")
+RUN_STAGES_NEWEST_FIRST = ("ppo", "rloo", "grpo", "dpo", "sft", "reward")
 
 
 def outputs_dir(config: Config) -> Path:
@@ -212,6 +212,12 @@ def _manifest_validation(batches: list[dict[str, Any]], manifests: dict[str, dic
     return rows
 
 
+def _configured(config: Config, section: str) -> bool:
+    """True when alignment.yaml sets ``section`` (or code changed it from the built-in defaults)."""
+    value = getattr(config, section)
+    return section in config.model_fields_set or value.model_dump() != type(value)().model_dump()
+
+
 def run_cost(config: Config, records: Sequence[dict[str, Any]], batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Annotation cost (each merged judgment × the vendor's price per label) plus compute
     (the runs' GPU-hours × price), priced by :mod:`alignment_ci.monitor.cost`."""
@@ -306,6 +312,8 @@ def collect_report_data(
         sla_records: list[dict[str, Any]] = []
         validation, health = batch_summaries(config, batches, sla_records)
         sla = vendor_sla(sla_records, config.sla) if sla_records else None
+        if sla is not None:
+            sla = {**sla, "configured": _configured(config, "sla")}
     else:
         validation = _manifest_validation(lineage_batches, manifests) if lineage_batches else None
         health = None
@@ -325,6 +333,8 @@ def collect_report_data(
     # Labels paid for: the run's batches, else the batches this report was given.
     paid = lineage_batches or [{"rows": v.get("rows"), "vendor": None} for v in validation or [] if v.get("accepted")]
     cost = run_cost(config, [cand] if cand else [], paid) if (cand or paid) else None
+    if cost is not None:
+        cost["configured"] = _configured(config, "cost") or _configured(config, "cost_model")
     gate_errors = [str(e) for e in meta.get("errors") or []]
     return ReportData(
         project=config.project,

@@ -127,6 +127,7 @@ def normalized(data: ReportData) -> ReportData:
     cost = None
     if data.cost:
         cost = {k: data.cost.get(k) for k in ("labels", "annotation_usd", "gpu_hours", "gpu", "gpu_usd", "total_usd")}
+        cost["configured"] = data.cost.get("configured", True)
     return ReportData(
         project=str(data.project),
         validation=None if data.validation is None else [_validation(r) for r in data.validation],

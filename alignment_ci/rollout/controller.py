@@ -49,10 +49,12 @@ import pandas as pd
 
 from ..candidates import resolve_candidate, set_baseline
 from ..errors import AlignmentCIError, InputError, StoreError
+from ..ids import check_id
 from .events import read_events
 from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
 from .sequential import ArmSummary, mean_shift_evalue, merge_evalues, rate_ratio_evalue, rate_ratio_prior
+from .words import evidence, pause_reason
 
 RECORD_KIND = "rollout"
 DONE_KIND = "rollout-done"
@@ -64,7 +66,7 @@ MIN_THRESHOLD_EVENTS = 100
 SPLIT_Z = 5.0
 """A candidate share this many standard errors above the router's weight is a failed check."""
 MAX_EVALUE = 1e300
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+ROLLOUT_ID_MAX_LEN = 151
 _DEPLOYMENT_STATE = {
     "running": "in_progress",
     "paused": "in_progress",
@@ -97,11 +99,7 @@ def record_key(rollout_id: str, seq: int) -> str:
 
 
 def _check_id(rollout_id: str) -> str:
-    if not isinstance(rollout_id, str) or not _ID_RE.fullmatch(rollout_id) or ".." in rollout_id:
-        raise InputError(
-            f"invalid rollout id {rollout_id!r}: use 1-151 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
-        )
-    return rollout_id
+    return check_id(rollout_id, "rollout id", max_len=ROLLOUT_ID_MAX_LEN)
 
 
 # --------------------------------------------------------------------- state
@@ -395,7 +393,9 @@ def _status(rollout: Rollout, router: TrafficRouter) -> dict[str, Any]:
             k: last[k] for k in ("seq", "action", "outcome", "reasons", "decided_at", "actor") if k in last
         },
         "complete": done is not None,
+        "pause_reason": pause_reason(last, plan),
         "analysis": analysis,
+        "evidence": evidence(analysis, plan),
         "rollback_evalue": plan.rollback_evalue,
         "router": router.describe(),
         "history": [
@@ -415,17 +415,33 @@ def start(
     router: TrafficRouter | None = None,
     actor: str = "alignment-ci",
     now: datetime | None = None,
+    force: bool = False,
+    reason: str = "",
 ) -> dict[str, Any]:
     """Start a rollout: record decision 0 with the plan and send the first stage's share to the candidate.
 
     Starting again with the same arguments and time is a no-op (the record is identical);
-    a different start under an existing id is refused.
+    a different start under an existing id is refused. A candidate that an earlier rollout
+    rolled back is refused unless ``force`` with a ``reason``, which decision 0 records.
     """
     _check_id(rollout_id)
     if not baseline or not candidate or baseline == candidate:
         raise InputError("a rollout needs two different model versions: --baseline and --candidate")
     plan = plan or RolloutPlan()
     now_ = _now(now)
+    previous = rolled_back_rollouts(store, candidate, exclude=rollout_id)
+    forced: dict[str, Any] | None = None
+    if previous:
+        last = previous[-1]
+        said = "; ".join(last.get("reasons") or []) or "no reason recorded"
+        if not force:
+            raise InputError(
+                f"candidate {candidate} was rolled back by rollout {last['rollout_id']} at {last['decided_at']} "
+                f"({said}). Starting it again needs --force --reason 'why it is safe now' (recorded)"
+            )
+        if not reason.strip():
+            raise InputError("--force needs --reason: say why the rolled-back candidate may go out again (it is recorded)")
+        forced = {"reason": reason.strip(), "rolled_back_by": [p["rollout_id"] for p in previous], "actor": actor}
     first = plan.stages[0]
     record = {
         "rollout_id": rollout_id,
@@ -437,7 +453,9 @@ def start(
         "weights": _weights(baseline, candidate, first.percent),
         "apply": True,
         "failed_checks": 0,
-        "reasons": [f"start at {first.percent:g}%"],
+        "reasons": [f"start at {first.percent:g}%"] + (
+            [f"restarted by {actor} although rollout(s) {', '.join(forced['rolled_back_by'])} rolled this candidate "
+             f"back: {forced['reason']}"] if forced else []),
         "analysis": None,
         "actor": actor,
         "decided_at": now_.isoformat(),
@@ -445,6 +463,8 @@ def start(
         "candidate": candidate,
         "plan": plan.model_dump(mode="json"),
     }
+    if forced:
+        record["forced"] = forced
     from ..store.base import WriteConflict
 
     try:
@@ -457,6 +477,23 @@ def start(
     router_ = _router_for(rollout, router)
     _complete(rollout, router_, now_)
     return _status(rollout, router_)
+
+
+def rolled_back_rollouts(store: StateStore, candidate: str, *, exclude: str | None = None) -> list[dict[str, Any]]:
+    """The last decision of every rollout of ``candidate`` that ended rolled back, oldest first."""
+    ids = sorted({key.rsplit("-", 1)[0] for key in store.list_records(RECORD_KIND)
+                  if re.fullmatch(rf".+-\d{{{SEQ_WIDTH}}}", key)})
+    found = []
+    for rid in ids:
+        if rid == exclude:
+            continue
+        first = store.get_record(RECORD_KIND, record_key(rid, 0))
+        if not first or first.get("candidate") != candidate:
+            continue
+        last = Rollout.load(store, rid).last
+        if last.get("status") == "rolled_back":
+            found.append(last)
+    return sorted(found, key=lambda r: r.get("decided_at", ""))
 
 
 def _loaded(store: StateStore, rollout_id: str, router: TrafficRouter | None, now: datetime) -> tuple[Rollout, TrafficRouter]:
@@ -492,7 +529,20 @@ def step(
     router: TrafficRouter | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Analyse the events so far and decide: promote, continue, rollback or inconclusive."""
+    """Analyse the events so far and decide: promote, continue, rollback or inconclusive.
+
+    Without ``now``, the decision time is the clock or, when later, the newest event's
+    timestamp: traffic from ``rollout simulate`` runs ahead of the clock, and a step over
+    it sees all of it (production events are never in the future, so there it is the clock).
+    """
+    try:
+        frame = read_events(events, store=store)
+        events_error = None
+    except InputError as exc:
+        frame, events_error = None, exc
+    if now is None and frame is not None and len(frame):
+        newest = pd.Timestamp(frame["timestamp"].max()).to_pydatetime()
+        now = max(_now(None), newest)
     now_ = _now(now)
     rollout, router_ = _loaded(store, rollout_id, router, now_)
     last = rollout.last
@@ -500,10 +550,9 @@ def step(
         return {**_status(rollout, router_), "outcome": None, "message": f"rollout is {last['status']}; nothing to do"}
     plan = rollout.plan
     windows = rollout.windows()
-    try:
-        frame = read_events(events, store=store)
-    except InputError as exc:
-        analysis: dict[str, Any] = {"evalue": 1.0, "metrics": {}, "stage_candidate_events": 0, "failures": [f"events: {exc}"]}
+    if frame is None:
+        analysis: dict[str, Any] = {"evalue": 1.0, "metrics": {}, "stage_candidate_events": 0,
+                                    "failures": [f"events: {events_error}"]}
     else:
         analysis = analyze(frame, plan, rollout.baseline, rollout.candidate, windows, now_)
     failed_checks = last["failed_checks"] + (1 if analysis["failures"] else 0)
@@ -513,27 +562,34 @@ def step(
     reasons: list[str] = list(analysis["failures"])
     e = analysis["evalue"]
     worst = max(analysis["metrics"].items(), key=lambda kv: kv[1]["evalue"], default=(None, None))[0]
+    said = {row["metric"]: row["sentence"] for row in evidence(analysis, plan)}
     fields: dict[str, Any] = {"action": "step", "analysis": analysis, "failed_checks": failed_checks, "actor": "controller"}
     if e >= plan.rollback_evalue:
         outcome, status_, new_stage, percent = "rollback", "rolled_back", stage_idx, 0.0
-        reasons.append(f"e-value {e:.3g} >= 1/alpha = {plan.rollback_evalue:g} (strongest evidence: {worst})")
+        reasons.append(f"e-value {e:.3g} >= 1/alpha = {plan.rollback_evalue:g}; strongest evidence: "
+                       f"{said.get(worst, worst)}")
     elif failed_checks >= plan.max_failed_checks:
         outcome, status_, new_stage, percent = "rollback", "rolled_back", stage_idx, 0.0
         reasons.append(f"{failed_checks} failed checks reached max_failed_checks = {plan.max_failed_checks}")
     elif last["status"] == "paused":
         outcome, status_, new_stage, percent = "inconclusive", "paused", stage_idx, stage.percent
-        reasons.append("paused: waiting for `alignment-ci rollout promote` or `abort`")
+        fields["pause_reason"] = pause_reason(last, plan)
+        reasons.append(f"paused ({fields['pause_reason']}): waiting for `alignment-ci rollout promote "
+                       f"{rollout_id}` or `abort`")
     elif analysis["stage_candidate_events"] >= stage.min_events and stage_minutes >= stage.min_minutes:
         nxt = plan.stages[stage_idx + 1]
         if e >= plan.inconclusive_evalue:
             outcome, status_, new_stage, percent = "inconclusive", "paused", stage_idx, stage.percent
+            fields["pause_reason"] = "evidence inconclusive"
             reasons.append(
-                f"stage done but e-value {e:.3g} >= {plan.inconclusive_evalue:.3g} (evidence leaning against "
-                f"{worst}): a human decides"
+                f"evidence inconclusive: stage done but e-value {e:.3g} >= {plan.inconclusive_evalue:.3g} "
+                f"({said.get(worst, worst)}): a human decides"
             )
         elif nxt.manual_approval:
             outcome, status_, new_stage, percent = "inconclusive", "paused", stage_idx, stage.percent
-            reasons.append(f"stage {stage.percent:g}% passed; entering {nxt.percent:g}% needs manual approval")
+            fields["pause_reason"] = f"awaiting approval for {nxt.percent:g}%"
+            reasons.append(f"stage {stage.percent:g}% passed; awaiting approval for {nxt.percent:g}%: entering "
+                           f"{nxt.percent:g}% needs manual approval (`alignment-ci rollout promote {rollout_id}`)")
         else:
             outcome, new_stage, percent = "promote", stage_idx + 1, nxt.percent
             status_ = "completed" if nxt.percent >= 100 else "running"

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Union
 
 from ..errors import InputError, IntegrityError, StoreError
+from ..ids import check_id, is_id
 
 CHUNK_SIZE = 1 << 20
 """Bytes read per step when streaming (1 MiB)."""
@@ -42,7 +43,7 @@ BlobSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Binary
 """What ``put_blob`` accepts: bytes, a path to a file, or a binary file object."""
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+NAME_MAX_LEN = 200
 
 
 class WriteConflict(StoreError):
@@ -76,12 +77,7 @@ def check_name(name: str, what: str) -> str:
     The rule is strict on purpose: names become file paths and S3 keys, so ``/``,
     ``\\``, ``..``, a leading dot or dash, and control characters are refused.
     """
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-        raise InputError(
-            f"invalid record {what} {name!r}: use 1-200 characters from A-Z a-z 0-9 . _ -, "
-            "starting with a letter or digit, without '..' or '/'"
-        )
-    return name
+    return check_id(name, f"record {what}", max_len=NAME_MAX_LEN)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -178,10 +174,40 @@ class ArtifactStore(ABC):
     def _open_blob(self, digest: str) -> IO[bytes]:
         """A raw (unverified) read stream of a blob; :class:`StoreError` when absent."""
 
+    fallback_roots: tuple[Path, ...] = ()
+    """Read-only directories laid out ``<aa>/<sha256>`` (the repository's committed batch
+    blobs, ``datasets_manifest/blobs``) consulted when the store itself lacks a blob."""
+
+    def blob_ref(self, digest: str) -> str:
+        """The blob's place relative to any store root: ``blobs/<aa>/<sha256>``.
+
+        Manifests record this (not :meth:`blob_uri`), so a clone on another machine, or the
+        same data moved to another backend, still finds the blob: lookups go by sha256.
+        """
+        return blob_key(check_digest(digest))
+
+    def _open_verified_source(self, digest: str) -> IO[bytes]:
+        """The store's blob, else a copy under :attr:`fallback_roots`; StoreError when neither has it."""
+        try:
+            return self._open_blob(digest)
+        except StoreError:
+            for root in self.fallback_roots:
+                candidate = Path(root) / digest[:2] / digest
+                if candidate.is_file():
+                    return open(candidate, "rb")
+            if self.fallback_roots:
+                places = ", ".join(str(r) for r in self.fallback_roots)
+                raise StoreError(
+                    f"blob {digest} is not in the artifact store at {self.location} nor in {places}: "
+                    "commit the batch's blob with its manifest (getting-started store) or point the store "
+                    "at the bucket that holds it (ALIGNMENT_CI_S3_BUCKET); see docs/adopting.md"
+                ) from None
+            raise
+
     def get_blob(self, digest: str) -> bytes:
         """The blob's bytes, verified against ``digest`` (:class:`IntegrityError` if not)."""
         check_digest(digest)
-        with closing(self._open_blob(digest)) as f:
+        with closing(self._open_verified_source(digest)) as f:
             data = f.read()
         actual = sha256_hex(data)
         if actual != digest:
@@ -199,7 +225,7 @@ class ArtifactStore(ABC):
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out, closing(self._open_blob(digest)) as f:
+            with os.fdopen(fd, "wb") as out, closing(self._open_verified_source(digest)) as f:
                 actual, _ = copy_hashing(f, out)
                 out.flush()
                 os.fsync(out.fileno())
@@ -268,7 +294,7 @@ class ArtifactStore(ABC):
         for name in names:
             if name.endswith(".json"):
                 key = name[: -len(".json")]
-                if _NAME_RE.fullmatch(key) and ".." not in key:
+                if is_id(key, NAME_MAX_LEN):
                     keys.append(key)
         return sorted(keys)
 

@@ -15,6 +15,15 @@ from pathlib import Path
 from ..errors import InputError
 
 
+def refuse_existing_output(target: Path) -> None:
+    """Outputs are write-once: an existing, non-empty ``target`` is an :class:`InputError`."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(
+            f"{target}: output directory already exists and is not empty; "
+            "choose a new path or remove it first (outputs are written once)"
+        )
+
+
 @contextmanager
 def atomic_output_dir(target: Path) -> Iterator[Path]:
     """Yield a fresh temporary directory that becomes ``target`` when the block succeeds.
@@ -23,11 +32,7 @@ def atomic_output_dir(target: Path) -> Iterator[Path]:
     exception the temporary directory is removed and ``target`` is left untouched.
     """
     target = Path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(
-            f"{target}: output directory already exists and is not empty; "
-            "choose a new path or remove it first (outputs are written once)"
-        )
+    refuse_existing_output(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()

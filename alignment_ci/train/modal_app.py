@@ -1,10 +1,20 @@
-"""The Modal backend's app: image, GPUs, volumes, secrets, retries and the training function.
+"""The Modal backend's app: images, GPUs, volumes, secrets, retries and the training functions.
 
 Defining the app needs no credentials (tests import this module and run the function
 body with ``.local()``); running it remotely does. The function body calls
 :func:`alignment_ci.train.backends.local.execute_job`, the same function the local
 backend runs. GPU type and count, timeout and retries come from ``training.modal`` and
 are applied per call with ``Function.with_options`` (see :mod:`.backends.modal`).
+
+Two functions, each with its image:
+
+- ``train_stage`` (image ``image``: TRL): the TRL stages. With several GPUs
+  (``A100-80GB:4``) the stage runs in one process per GPU under ``accelerate launch``
+  (DDP, or FSDP / DeepSpeed ZeRO by ``training.distributed.strategy``; see
+  :mod:`alignment_ci.train.launcher`).
+- ``train_ppo`` (image ``verl_image``: verl 0.9.1 with vLLM, which pins
+  ``transformers<5.11`` and its own torch, so it cannot share the TRL image): the ``ppo``
+  stage on 1-8 GPUs of one container (verl starts its own Ray cluster inside it).
 
 Volumes: ``alignment-ci-hf-cache`` (Hugging Face downloads, shared by calls) and
 ``alignment-ci-checkpoints`` (``/checkpoints/<run_key>``, committed after each save so a
@@ -38,13 +48,32 @@ IMAGE_PACKAGES = (
     "pandas>=2.2,<4",
     "pyarrow>=17,<27",
 )
+# ZeRO for `training.distributed.strategy: deepspeed` (its CUDA ops build just in time).
+DISTRIBUTED_PACKAGES = ("deepspeed==0.19.8",)
+# verl's `vllm` extra pins torch 2.11, vllm 0.24 and transformers 5.9; the package's own
+# light dependencies come after it. Not the TRL image: transformers<5.11 there.
+VERL_IMAGE_PACKAGES = (
+    "verl[vllm]==0.9.1",
+    "pydantic>=2.7,<3",
+    "pyyaml>=6,<7",
+    "pandas>=2.2,<4",
+    "pyarrow>=19,<27",
+)
 DEFAULT_GPU = "H100"
 DEFAULT_TIMEOUT_S = 3600
+ENV = {"HF_HOME": HF_CACHE, "TOKENIZERS_PARALLELISM": "false"}
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install(*IMAGE_PACKAGES)
-    .env({"HF_HOME": HF_CACHE, "TOKENIZERS_PARALLELISM": "false"})
+    .pip_install(*IMAGE_PACKAGES, *DISTRIBUTED_PACKAGES)
+    .env(ENV)
+    .add_local_python_source("alignment_ci")
+)
+verl_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("git")
+    .pip_install(*VERL_IMAGE_PACKAGES)
+    .env({**ENV, "VLLM_USE_V1": "1", "RAY_DEDUP_LOGS": "0"})
     .add_local_python_source("alignment_ci")
 )
 hf_cache = modal.Volume.from_name("alignment-ci-hf-cache", create_if_missing=True)
@@ -72,12 +101,27 @@ FUNCTION_OPTIONS: dict[str, Any] = {
 
 @app.function(**FUNCTION_OPTIONS)
 def train_stage(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[str, bytes], run_key: str) -> dict[str, Any]:
-    """Run one stage on Modal: unpack parent models, train with checkpoints on the volume.
+    """Run one TRL stage on Modal: unpack parent models, train with checkpoints on the volume.
 
-    With several GPUs (``A100-80GB:4``) the Trainer in this one process uses all of them
-    (data-parallel, as transformers' Trainer does when it sees several devices);
-    multi-process DDP through ``accelerate launch`` is not wired up.
+    With several GPUs (``A100-80GB:4``), ``training.distributed.processes: auto`` starts
+    one process per GPU under ``accelerate launch`` (:mod:`alignment_ci.train.launcher`).
     """
+    return _run(job_json, rows, parent_tars, run_key)
+
+
+@app.function(image=verl_image, **FUNCTION_OPTIONS)
+def train_ppo(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[str, bytes], run_key: str) -> dict[str, Any]:
+    """Run the ``ppo`` stage on verl, on the GPUs of this one container."""
+    return _run(job_json, rows, parent_tars, run_key)
+
+
+def function_for(stage: str):  # noqa: ANN201
+    """The Modal function that trains ``stage``: ``train_ppo`` for ppo, else ``train_stage``."""
+    return train_ppo if stage == "ppo" else train_stage
+
+
+def _run(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[str, bytes], run_key: str) -> dict[str, Any]:
+    """The body both functions share: the local backend's :func:`execute_job`."""
     import io
     import tarfile
     import tempfile

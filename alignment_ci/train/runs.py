@@ -1,7 +1,8 @@
 """Training runs: content-keyed cache, model artifacts in the store, run records, lineage.
 
 ``run_key = sha256(stage spec, dataset snapshot hash, parent run keys, alignment-ci
-version, TRL and transformers versions)``. Where the stage runs (local, Modal) is not
+version, TRL and transformers versions)``. Where the stage runs (local, Modal) and in
+how many processes (``training.distributed``; the global batch is kept) are not
 part of the key: it changes how long training takes, not what is trained. A run whose
 key has a record in the store is not trained again.
 
@@ -69,7 +70,7 @@ def parents_of(job: StageJob) -> list[str]:
 
 
 def run_key_for(job: StageJob, snapshot: str, parent_keys: dict[str, str]) -> str:
-    spec = job.model_dump(mode="json", exclude={"backend", "modal"})
+    spec = job.model_dump(mode="json", exclude={"backend", "modal", "distributed"})
     v = versions()
     payload = {
         "stage": job.stage,

@@ -1,6 +1,6 @@
 """Training job specs: the ``training:`` section of alignment.yaml.
 
-One pydantic model per stage (``reward``, ``sft``, ``dpo``, ``grpo``, ``rloo``); the
+One pydantic model per stage (``reward``, ``sft``, ``dpo``, ``grpo``, ``rloo``, ``ppo``); the
 help text of every field lives once, in its ``description``. :meth:`TrainingSettings.job`
 resolves the shared defaults and one stage into a :class:`StageJob`, the single value a
 backend needs to run that stage (and what a run cache hashes).
@@ -8,7 +8,9 @@ backend needs to run that stage (and what a run cache hashes).
 Stages chain: the reward model trains first from the base model; SFT starts from the
 base model; DPO, GRPO and RLOO start from the SFT model (or the base model, with
 ``init_from: base``); GRPO and RLOO score completions with the trained reward model
-(TRL's ``reward_funcs=``) plus optional rule-based rewards.
+(TRL's ``reward_funcs=``) plus optional rule-based rewards. PPO (with a critic) runs on
+verl, not TRL, in its own environment and on GPUs only (:mod:`.stages.ppo`). TRL stages
+run in one process per device (``distributed``; :mod:`.launcher`).
 
 This module imports no torch/transformers/trl, so the CLI's ``--help`` stays fast.
 """
@@ -21,14 +23,19 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STAGES: tuple[str, ...] = ("reward", "sft", "dpo", "grpo", "rloo")
-StageName = Literal["reward", "sft", "dpo", "grpo", "rloo"]
+STAGES: tuple[str, ...] = ("reward", "sft", "dpo", "grpo", "rloo", "ppo")
+StageName = Literal["reward", "sft", "dpo", "grpo", "rloo", "ppo"]
+TRL_STAGES: tuple[str, ...] = ("reward", "sft", "dpo", "grpo", "rloo")
+"""Stages trained by TRL in this package's environment; ``ppo`` runs on verl in its own."""
 Backend = Literal["local", "modal"]
 AggregationMethod = Literal["majority", "weighted", "dawid-skene", "bradley-terry", "borda"]
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _SNAPSHOT_RE = re.compile(r"^(latest|[0-9a-f]{12,64})$")
-_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*(:[1-9][0-9]?)?$")
+MODAL_GPU_TYPES = ("T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
+                   "H100", "H100!", "H200", "B200", "B200+")
+"""GPU types Modal accepts for ``gpu=`` (https://modal.com/docs/guide/gpu), case-insensitive."""
+_GPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[!+]?(:[1-9][0-9]?)?$")
 
 
 class _Spec(BaseModel):
@@ -87,6 +94,49 @@ class ModalSettings(_Spec):
     def _gpu(cls, v: str) -> str:
         if not _GPU_RE.match(v):
             raise ValueError(f"gpu must look like `H100` or `A100-80GB:4`, got {v!r}")
+        kind, _, count = v.partition(":")
+        if kind.upper() not in MODAL_GPU_TYPES:
+            import difflib
+
+            close = difflib.get_close_matches(kind.upper(), MODAL_GPU_TYPES, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(f"gpu {kind!r} is not a Modal GPU type{hint}: use one of {', '.join(MODAL_GPU_TYPES)} "
+                             "(https://modal.com/docs/guide/gpu)")
+        limit = 4 if kind.upper() in ("A10", "A10G") else 8
+        if count and int(count) > limit:
+            raise ValueError(f"gpu {v!r}: Modal attaches at most {limit} {kind} GPUs to one container")
+        return v
+
+
+class DistributedSettings(_Spec):
+    """How many processes train one TRL stage, and how they share the model.
+
+    Several processes (one per device) start under ``accelerate launch`` (``torchrun`` with
+    the gloo backend on a CPU). The global batch of one optimizer step stays
+    ``per_device_train_batch_size × gradient_accumulation_steps`` as configured: with N
+    processes the launcher divides the accumulation steps by N (or, when they do not
+    divide, the per-device batch), so the same run key trains the same thing however it
+    is launched. Not part of the run key.
+    """
+
+    processes: int | Literal["auto"] = Field(
+        "auto",
+        description="Training processes: `auto` = one per visible GPU (so `A100-80GB:4` on Modal gives 4; a CPU "
+        "machine gives 1), or a number (on a CPU, N processes share the cores through gloo).",
+    )
+    strategy: Literal["ddp", "fsdp", "deepspeed"] = Field(
+        "ddp",
+        description="With several processes: `ddp` (each holds the whole model; gradients all-reduced), `fsdp` (fully "
+        "sharded parameters, gradients and optimizer state; torch FSDP through accelerate) or `deepspeed` (ZeRO; "
+        "needs the `deepspeed` package, which the Modal image has).",
+    )
+    zero_stage: Literal[1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage, for `strategy: deepspeed`.")
+
+    @field_validator("processes")
+    @classmethod
+    def _processes(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 64:
+            raise ValueError(f"processes must be `auto` or 1..64, got {v}")
         return v
 
 
@@ -230,7 +280,76 @@ class RLOOStage(OnlineRLStage):
     beta: float = _default("beta", 0.05, OnlineRLStage)
 
 
-StageSpec = Annotated[Union[RewardStage, SFTStage, DPOStage, GRPOStage, RLOOStage], Field(discriminator="stage")]
+class PPOStage(StageSettings):
+    """PPO with a learned critic on verl (Ouyang et al. 2022; Schulman et al. 2017): GPU-only.
+
+    The policy starts from the SFT model; rewards come from the trained reward model
+    (verl's model-based reward, ``reward.reward_model.*``) plus optional rule rewards;
+    the per-token KL to the SFT reference is subtracted from the reward
+    (``algorithm.use_kl_in_reward``); advantages by GAE from the critic's values. Runs on
+    verl in its own environment (Modal image ``verl``), on 1-8 GPUs of one machine.
+    ``per_device_train_batch_size × gradient_accumulation_steps`` is the number of prompts
+    per PPO step (verl's ``data.train_batch_size``); ``max_length`` is prompt + response.
+    """
+
+    stage: Literal["ppo"] = Field("ppo", description="Stage name (fixed).")
+    init_from: Literal["base", "sft"] = Field("sft", description="Policy and KL reference: the SFT model or the base.")
+    critic_init: Literal["reward", "policy"] = Field(
+        "reward", description="Initialise the critic (value model) from the reward model (its scalar head becomes "
+        "the value head) or from the starting policy (a fresh value head)."
+    )
+    learning_rate: float = _default("learning_rate", 1e-6)
+    critic_learning_rate: float = Field(1e-5, gt=0, description="Critic learning rate.")
+    max_steps: int = _default("max_steps", 20)
+    per_device_train_batch_size: int = _default("per_device_train_batch_size", 64)
+    ppo_mini_batch_size: int = Field(16, ge=1, description="Prompts per PPO update within a step (verl's "
+                                     "ppo_mini_batch_size); a step's batch is split into these.")
+    micro_batch_size_per_gpu: int = Field(4, ge=1, description="Sequences per forward pass on one GPU.")
+    ppo_epochs: int = Field(1, ge=1, description="Passes over each step's rollouts.")
+    clip_ratio: float = Field(0.2, gt=0, lt=1, description="PPO clipping range of the probability ratio.")
+    max_completion_length: int = Field(64, ge=1, description="Longest generated response, in tokens.")
+    max_length: int = _default("max_length", 256)
+    lr_scheduler_type: Literal["linear", "constant", "cosine"] = _default("lr_scheduler_type", "constant")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
+    kl_coef: float = Field(0.05, ge=0, description="Coefficient of the per-token KL penalty to the reference, "
+                           "subtracted from the reward.")
+    kl_target: float | None = Field(None, gt=0, description="Adaptive KL controller target; null keeps kl_coef fixed.")
+    gamma: float = Field(1.0, gt=0, le=1, description="GAE discount.")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    use_reward_model: bool = Field(True, description="Score responses with the trained reward model.")
+    reward_model_weight: float = Field(1.0, description="Multiplier of the reward model's score.")
+    rule_rewards: list[RuleReward] = Field(default_factory=list, description="Rule-based rewards added to the score.")
+    prompt_format: Literal["plain", "chat"] = Field(
+        "plain", description="`plain`: prompts and responses are concatenated text, as the TRL stages train on "
+        "(the models get a pass-through chat template); `chat`: the model's own chat template."
+    )
+    rollout_engine: Literal["vllm", "sglang"] = Field("vllm", description="verl's rollout (and reward-model) server.")
+    gpu_memory_utilization: float = Field(0.4, gt=0, lt=1, description="Share of GPU memory the rollout engine takes.")
+    eval_prompts: int = Field(32, ge=0, description="Held-out prompts in verl's validation set.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PPOStage":
+        if not self.use_reward_model and not self.rule_rewards:
+            raise ValueError("no reward: set use_reward_model: true or list at least one rule_rewards entry")
+        if self.critic_init == "reward" and not self.use_reward_model:
+            raise ValueError("critic_init: reward needs the reward model (use_reward_model: true), or use critic_init: policy")
+        if self.max_completion_length >= self.max_length:
+            raise ValueError(f"max_completion_length ({self.max_completion_length}) must be below max_length "
+                             f"({self.max_length}): the prompt needs room")
+        prompts = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if prompts % self.ppo_mini_batch_size:
+            raise ValueError(f"the prompts per step ({prompts}) must be a multiple of ppo_mini_batch_size "
+                             f"({self.ppo_mini_batch_size})")
+        if self.lr_scheduler_type == "linear":
+            raise ValueError("verl schedules the learning rate `constant` or `cosine`, not `linear`")
+        if self.lora.enabled:
+            raise ValueError("the ppo stage trains all weights (LoRA on verl is not wired up); set lora.enabled: false")
+        return self
+
+
+StageSpec = Annotated[
+    Union[RewardStage, SFTStage, DPOStage, GRPOStage, RLOOStage, PPOStage], Field(discriminator="stage")
+]
 
 
 class StageJob(_Spec):
@@ -242,6 +361,9 @@ class StageJob(_Spec):
     seed: int = Field(description="Seed of data splits, initialisation and sampling.")
     dataset: DatasetRef = Field(description="Dataset snapshot and aggregation method.")
     modal: ModalSettings = Field(description="Modal settings, used when backend is `modal`.")
+    distributed: DistributedSettings = Field(
+        default_factory=DistributedSettings, description="Processes per TRL stage (not part of the run key)."
+    )
     params: StageSpec = Field(description="The stage's own settings.")
 
     @property
@@ -269,11 +391,16 @@ class TrainingSettings(_Spec):
         "policy), e.g. [reward, sft, dpo] or [reward, sft, grpo]; the gates judge the candidate as a whole.",
     )
     modal: ModalSettings = Field(default_factory=ModalSettings, description="Modal GPU backend settings.")
+    distributed: DistributedSettings = Field(
+        default_factory=DistributedSettings,
+        description="How many processes train each TRL stage (one per GPU by default) and how they share the model.",
+    )
     reward: RewardStage = Field(default_factory=RewardStage, description="Reward-model stage.")
     sft: SFTStage = Field(default_factory=SFTStage, description="Supervised fine-tuning stage.")
     dpo: DPOStage = Field(default_factory=DPOStage, description="DPO stage.")
     grpo: GRPOStage = Field(default_factory=GRPOStage, description="GRPO online-RL stage.")
     rloo: RLOOStage = Field(default_factory=RLOOStage, description="RLOO online-RL stage.")
+    ppo: PPOStage = Field(default_factory=PPOStage, description="PPO stage with a critic, on verl (GPUs only).")
 
     @model_validator(mode="after")
     def _pinned(self) -> "TrainingSettings":
@@ -300,6 +427,7 @@ class TrainingSettings(_Spec):
             seed=self.seed,
             dataset=params.dataset or self.dataset,
             modal=self.modal,
+            distributed=self.distributed,
             params=params,
         )
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from alignment_ci import __version__
 
-from ..batches import Bridge
-from ..deps import get_bridge
+from ..deps import BridgeDep
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "The database is unreachable."}})
-def healthz(bridge: Bridge = Depends(get_bridge)) -> JSONResponse:
+def healthz(bridge: BridgeDep) -> JSONResponse:
     """200 when the service and its database answer."""
     try:
         with bridge.engine.connect() as conn:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from alignment_ci.monitor.queue import (
+    InvalidAnswer,
     NotTaskOwner,
     QueueError,
     TaskNotFound,
@@ -21,17 +23,16 @@ from alignment_ci.monitor.queue import (
     register_rater,
     release_task,
     session_scope,
+    task_dimension,
 )
-from alignment_ci.monitor.settings import QueueSettings, section
+from alignment_ci.ids import ID_PATTERN
 
-from ..auth import VendorIdentity
-from ..batches import Bridge
-from ..deps import current_vendor, get_bridge
-from ..schemas import ErrorDetail
+from ..deps import BridgeDep, VendorDep
+from ..schemas import ErrorDetail, FieldError
 
 router = APIRouter(tags=["tasks"])
 
-RATER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+RATER_ID = ID_PATTERN
 TASK_ID = r"^[0-9a-f]{1,64}$"
 DIMENSION = r"^[a-z][a-z0-9_]{0,63}$"
 _401 = {401: {"model": ErrorDetail, "description": "Missing, unknown or revoked token."}}
@@ -65,8 +66,12 @@ class Released(BaseModel):
 
 
 class Completion(BaseModel):
-    rater_id: str = Field(pattern=RATER_ID)
-    answer: Any = Field(description="pairwise: a|b|tie|skip; likert: an integer; ranking: a list of indices.")
+    model_config = ConfigDict(extra="forbid")
+
+    rater_id: str = Field(pattern=RATER_ID, description="The rater the task was assigned to (only they can complete it).")
+    answer: Any = Field(description="pairwise: a|b|tie|skip; likert: an integer on the dimension's scale; "
+                                    "ranking: a permutation of 0..n-1, best first.")
+    rationale: str | None = Field(None, description="Optional free text, at most bridge.max_rationale_chars characters.")
 
 
 class Completed(BaseModel):
@@ -104,29 +109,25 @@ class RaterState(BaseModel):
     daily_sensitive_quota: int
 
 
-def _queue_settings(bridge: Bridge) -> QueueSettings:
-    return section(bridge.config, "queue", QueueSettings)
-
-
 @router.get("/v1/tasks", response_model=TaskList, responses={400: {"model": ErrorDetail}, **_401})
 def get_tasks(
     rater_id: RaterQ,
+    vendor: VendorDep,
+    bridge: BridgeDep,
     n: Annotated[int, Query(ge=1, le=10_000, description="How many tasks (at most the bridge's max_tasks_per_request).")] = 10,
     dimension: Annotated[str | None, Query(pattern=DIMENSION)] = None,
-    vendor: VendorIdentity = Depends(current_vendor),
-    bridge: Bridge = Depends(get_bridge),
 ) -> dict:
     """The rater's next tasks: onboarding/calibration first for a new dimension, then real tasks
     with gold mixed in at ``bridge.gold_rate``; opt-outs and the daily sensitive quota respected."""
     n = min(n, bridge.settings.max_tasks_per_request)
     with bridge.write_lock, session_scope(bridge.engine) as s:
         tasks = next_tasks(s, vendor.name, rater_id, n, bridge.config.bridge.gold_rate, dimension=dimension,
-                           settings=_queue_settings(bridge))
+                           settings=bridge.config.queue)
     return {"rater_id": rater_id, "tasks": tasks}
 
 
 @router.post("/v1/tasks/{task_id}/release", response_model=Released, responses={**_404, **_401})
-def release(task_id: TaskP, vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+def release(task_id: TaskP, vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Give a task back to the queue (only the vendor holding it can)."""
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
@@ -137,15 +138,23 @@ def release(task_id: TaskP, vendor: VendorIdentity = Depends(current_vendor), br
 
 
 @router.post("/v1/tasks/{task_id}/complete", response_model=Completed,
-             responses={**_404, 409: {"model": ErrorDetail}, **_401})
-def complete(task_id: TaskP, body: Completion, vendor: VendorIdentity = Depends(current_vendor),
-             bridge: Bridge = Depends(get_bridge)) -> dict:
-    """Record a rater's answer to a task. The answer says nothing about whether it was gold."""
+             responses={**_404, 400: {"model": ErrorDetail, "description": "Malformed body (unknown keys, missing rater_id)."},
+                        409: {"model": ErrorDetail},
+                        413: {"model": FieldError, "description": "Body larger than bridge.max_request_bytes."},
+                        422: {"model": FieldError, "description": "The answer or rationale does not fit the task."}, **_401})
+def complete(task_id: TaskP, body: Completion, vendor: VendorDep, bridge: BridgeDep) -> Any:
+    """Record a rater's answer to a task held by that rater. The answer says nothing about whether it was gold."""
+    scales = {d.name: (d.scale.min, d.scale.max) for d in bridge.config.taxonomy.dimensions}
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
-            complete_task(s, vendor.name, task_id, rater_id=body.rater_id, answer=body.answer)
+            assignment_dimension = task_dimension(s, task_id)
+            complete_task(s, vendor.name, task_id, rater_id=body.rater_id, answer=body.answer, rationale=body.rationale,
+                          scale=scales.get(assignment_dimension or ""),
+                          max_rationale_chars=bridge.settings.max_rationale_chars)
     except (TaskNotFound, NotTaskOwner):
-        raise HTTPException(404, f"no open task {task_id!r} for this vendor") from None
+        raise HTTPException(404, f"no open task {task_id!r} for this vendor's rater {body.rater_id!r}") from None
+    except InvalidAnswer as exc:
+        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
     except QueueError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"task_id": task_id, "completed": True}
@@ -154,12 +163,12 @@ def complete(task_id: TaskP, body: Completion, vendor: VendorIdentity = Depends(
 @router.post("/v1/calibration/{dimension}", response_model=CalibrationOutcome,
              responses={400: {"model": ErrorDetail}, 409: {"model": ErrorDetail}, **_401})
 def calibrate(dimension: Annotated[str, Path(pattern=DIMENSION)], body: CalibrationAnswers,
-              vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+              vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Grade a rater's calibration answers for a dimension; passing unlocks its real tasks."""
     try:
         with bridge.write_lock, session_scope(bridge.engine) as s:
             result = record_calibration_result(s, vendor.name, body.rater_id, dimension, body.answers,
-                                               settings=_queue_settings(bridge))
+                                               settings=bridge.config.queue)
     except QueueError as exc:
         raise HTTPException(409, str(exc)) from None
     return result.to_dict()
@@ -167,9 +176,9 @@ def calibrate(dimension: Annotated[str, Path(pattern=DIMENSION)], body: Calibrat
 
 @router.put("/v1/raters/{rater_id}", response_model=RaterState, responses={400: {"model": ErrorDetail}, **_401})
 def set_rater(rater_id: Annotated[str, Path(pattern=RATER_ID)], body: Annotated[RaterPreferences, Body()],
-              vendor: VendorIdentity = Depends(current_vendor), bridge: Bridge = Depends(get_bridge)) -> dict:
+              vendor: VendorDep, bridge: BridgeDep) -> dict:
     """Set a rater's sensitive-content opt-outs and lower their daily exposure quota."""
-    ceiling = _queue_settings(bridge).daily_sensitive_quota
+    ceiling = bridge.config.queue.daily_sensitive_quota
     if body.daily_sensitive_quota is not None and body.daily_sensitive_quota > ceiling:
         raise HTTPException(400, f"daily_sensitive_quota may only lower the configured limit of {ceiling}")
     with bridge.write_lock, session_scope(bridge.engine) as s:

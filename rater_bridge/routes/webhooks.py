@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from alignment_ci.errors import InputError
 
-from ..auth import VendorIdentity
-from ..batches import Bridge
-from ..deps import current_vendor, get_bridge
+from ..deps import BridgeDep, VendorDep
 from ..schemas import ErrorDetail, WebhookAnswer
 from ..webhooks import SIGNATURE_HEADER, record_annotation, signature_ok
 
@@ -31,9 +29,9 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 )
 async def labelstudio(
     request: Request,
+    vendor: VendorDep,
+    bridge: BridgeDep,
     signature: str | None = Header(None, alias=SIGNATURE_HEADER, description="sha256=<hex HMAC-SHA256 of the body>"),
-    vendor: VendorIdentity = Depends(current_vendor),
-    bridge: Bridge = Depends(get_bridge),
 ) -> dict:
     """A Label Studio webhook delivery (ANNOTATION_CREATED / ANNOTATION_UPDATED), signed with the shared secret."""
     secret = bridge.environ.get(bridge.settings.labelstudio_secret_env)

@@ -16,6 +16,7 @@ Two checks:
 
 Every failing response is kept in the details (prompt, categories, answer) so the report
 can show it, neutralised.
+A candidate without a policy makes the gate inconclusive (it blocks), with the reason.
 
 hallucination: the share of eval rows whose labels carry ``hallucination_flag: true``
 must be at most ``gates.safety.max_hallucination_rate`` (Wilson upper bound); skipped when

@@ -38,7 +38,7 @@ def require_credentials(environ: dict[str, str] | None = None) -> None:
 def _function(job):
     from .. import modal_app
 
-    return modal_app.train_stage.with_options(
+    return modal_app.function_for(job.stage).with_options(
         gpu=job.modal.gpu,
         timeout=job.modal.timeout_s,
         retries=job.modal.retries,

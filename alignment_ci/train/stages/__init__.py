@@ -1,6 +1,6 @@
-"""The five training stages on TRL, behind one entry point, :func:`run_stage`.
+"""The training stages, behind one entry point, :func:`run_stage`: five on TRL, ``ppo`` on verl.
 
-One module per stage (``reward``, ``sft``, ``dpo``, ``grpo``, ``rloo``), each with a
+One module per stage (``reward``, ``sft``, ``dpo``, ``grpo``, ``rloo``, ``ppo``), each with a
 ``train(ctx) -> StageOutput`` function; ``common`` holds what they share. The registry
 below names modules by string so importing this package does not import torch.
 """
@@ -24,6 +24,7 @@ STAGE_MODULES: dict[str, str] = {
     "dpo": "alignment_ci.train.stages.dpo",
     "grpo": "alignment_ci.train.stages.grpo",
     "rloo": "alignment_ci.train.stages.rloo",
+    "ppo": "alignment_ci.train.stages.ppo",
 }
 
 
@@ -49,6 +50,7 @@ class StageResult:
             "device": self.device,
             "wall_s": self.wall_s,
             "resumed_from": self.resumed_from,
+            "extra": self.extra,
         }
 
 

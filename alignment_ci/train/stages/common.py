@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,7 +22,8 @@ import torch
 from transformers import TrainerCallback
 
 from ...errors import InputError
-from .._fs import atomic_output_dir
+from .._fs import atomic_output_dir, refuse_existing_output
+from ..hub import check_hub_model
 from ..specs import StageJob, is_local_model_ref
 from . import ProgressCallback, StageResult
 
@@ -100,6 +102,44 @@ def pair_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 def detect_device() -> str:
     """``cuda`` when a CUDA GPU is visible, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def world_size() -> int:
+    """Processes in this training run (``WORLD_SIZE``, set by torchrun / accelerate launch)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def distributed_kwargs(job: StageJob, device: str) -> dict[str, Any]:
+    """TrainingArguments options for a run of several processes (none for one).
+
+    On a CPU the ranks talk over gloo and ``use_cpu`` stays on: accelerate sets up its
+    MULTI_CPU state only then (without it, under torchrun, each rank gets a shard of the
+    data but no DistributedDataParallel: world size 2, yet two models drifting apart).
+    FSDP and DeepSpeed are TrainingArguments options that transformers hands to accelerate.
+    """
+    if world_size() == 1:
+        return {}
+    out: dict[str, Any] = {"ddp_backend": "gloo" if device == "cpu" else "nccl"}
+    strategy = job.distributed.strategy
+    if strategy == "fsdp":
+        out["fsdp"] = "full_shard auto_wrap"
+        # auto_wrap wraps the model's _no_split_modules (its decoder layers); the full
+        # state dict is gathered on rank 0 when the model is saved.
+        out["fsdp_config"] = {"state_dict_type": "FULL_STATE_DICT", "use_orig_params": True}
+    elif strategy == "deepspeed":
+        out["deepspeed"] = {
+            "zero_optimization": {"stage": job.distributed.zero_stage, "stage3_gather_16bit_weights_on_model_save": True},
+            "train_micro_batch_size_per_gpu": "auto",
+            "gradient_accumulation_steps": "auto",
+            "train_batch_size": "auto",
+            "gradient_clipping": "auto",
+            "bf16": {"enabled": "auto"},
+        }
+    return out
 
 
 def precision_flags(device: str, bf16: bool | None, gradient_checkpointing: bool | None) -> dict[str, bool]:
@@ -182,6 +222,7 @@ class StageContext:
             if not (path / "config.json").is_file():
                 raise InputError(f"base_model {self.job.base_model!r}: no config.json there; give a model directory")
             return str(path), None
+        check_hub_model(self.job.base_model, self.job.base_revision)  # seconds, not a minute of retries
         return self.job.base_model, self.job.base_revision
 
     def start_ref(self) -> tuple[str, str | None]:
@@ -228,7 +269,8 @@ class StageContext:
             "max_steps": p.max_steps,
             "num_train_epochs": p.num_train_epochs,
             "per_device_train_batch_size": p.per_device_train_batch_size,
-            "per_device_eval_batch_size": max(p.per_device_train_batch_size, 8),
+            # the same global eval batches in any number of processes (TRL averages per-batch means)
+            "per_device_eval_batch_size": -(-max(p.per_device_train_batch_size * world_size(), 8) // world_size()),
             "gradient_accumulation_steps": p.gradient_accumulation_steps,
             "lr_scheduler_type": p.lr_scheduler_type,
             "warmup_steps": p.warmup_steps,
@@ -242,6 +284,7 @@ class StageContext:
             "disable_tqdm": True,
             "dataloader_num_workers": 0,
             **precision_flags(self.device, p.bf16, p.gradient_checkpointing),
+            **distributed_kwargs(self.job, self.device),
         }
 
     def peft_config(self, task_type: str):  # noqa: ANN201
@@ -295,11 +338,16 @@ class StageContext:
 
 @dataclass
 class StageOutput:
-    """What a stage's ``train`` returns: the model to save, its tokenizer, and final metrics."""
+    """What a stage's ``train`` returns: the model to save, its tokenizer, and final metrics.
 
-    model: Any
+    ``trainer`` (when given) saves the model of a sharded run (FSDP, DeepSpeed), where
+    every rank takes part in gathering the weights.
+    """
+
+    model: Any  # a model object, or the Path of a saved model directory (copied as it is)
     tokenizer: Any
     metrics: dict[str, float]
+    trainer: Any = None
 
 
 def save_model(model: Any, tokenizer: Any, directory: Path) -> None:
@@ -319,11 +367,23 @@ def execute(
     progress: ProgressCallback | None,
     checkpoint_dir: Path | None,
 ) -> StageResult:
-    """Run one stage function inside the shared set-up; see :func:`alignment_ci.train.stages.run_stage`."""
+    """Run one stage function inside the shared set-up; see :func:`alignment_ci.train.stages.run_stage`.
+
+    With ``training.distributed`` asking for several processes (and not already inside
+    one of them), the stage runs in that many processes through :mod:`..launcher`.
+    """
+    from ..launcher import process_count, run_distributed
+    from ..specs import TRL_STAGES
+
     started = time.perf_counter()
     rows = read_rows(data)
-    train_rows, eval_rows = split_rows(rows, job.params.eval_fraction, job.seed)
     device = detect_device()
+    if job.stage in TRL_STAGES and world_size() == 1:
+        processes = process_count(job.distributed)
+        if processes > 1:
+            refuse_existing_output(output_dir)  # before any process starts
+            return run_distributed(job, rows, output_dir, parents, progress, checkpoint_dir, processes, device)
+    train_rows, eval_rows = split_rows(rows, job.params.eval_fraction, job.seed)
     with _quiet_progress_bars():
         return _execute(train_fn, job, output_dir, parents, progress, checkpoint_dir, train_rows, eval_rows,
                         device, started)
@@ -360,6 +420,33 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
+@contextmanager
+def _rank_output_dir(output_dir: Path) -> Iterator[Path]:
+    """Rank 0 builds ``output_dir`` atomically; other ranks get a scratch directory that is
+    dropped (they only take part in gathering a sharded model's weights)."""
+    if is_main_process():
+        with atomic_output_dir(output_dir) as staging:
+            yield staging
+    else:
+        with tempfile.TemporaryDirectory(prefix="alignment-ci-rank-") as scratch:
+            yield Path(scratch)
+
+
+def _save_output(out: StageOutput, job: StageJob, staging: Path) -> None:
+    if isinstance(out.model, Path):  # a model another engine saved (the ppo stage's verl actor)
+        for item in out.model.iterdir():
+            if item.is_file():
+                shutil.copy2(item, staging / item.name)
+        return
+    sharded = world_size() > 1 and job.distributed.strategy != "ddp"
+    if sharded and out.trainer is not None:
+        out.trainer.save_model(str(staging))  # collective: every rank gathers, rank 0 writes
+        if is_main_process():
+            out.tokenizer.save_pretrained(staging)
+    elif is_main_process():
+        save_model(out.model, out.tokenizer, staging)
+
+
 def _execute(
     train_fn: Callable[[StageContext], StageOutput],
     job: StageJob,
@@ -373,7 +460,7 @@ def _execute(
     started: float,
 ) -> StageResult:
     # Fail before training if the output already exists (outputs are write-once).
-    with atomic_output_dir(output_dir) as staging, tempfile.TemporaryDirectory(prefix="alignment-ci-train-") as work:
+    with _rank_output_dir(output_dir) as staging, tempfile.TemporaryDirectory(prefix="alignment-ci-train-") as work:
         ctx = StageContext(
             job=job,
             train_rows=train_rows,
@@ -385,7 +472,7 @@ def _execute(
             callback=MetricsCallback(progress),
         )
         out = train_fn(ctx)
-        save_model(out.model, out.tokenizer, staging)
+        _save_output(out, job, staging)
         (staging / STAGE_FILE).write_text(
             json.dumps({"stage": job.stage, "job": job.model_dump(mode="json")}, indent=2, sort_keys=True) + "\n",
             encoding="utf-8",
@@ -406,7 +493,20 @@ def _execute(
         device=device,
         wall_s=time.perf_counter() - started,
         resumed_from=os.fspath(ctx.resumed_from) if ctx.resumed_from else None,
+        extra=_parallel_facts(out.trainer),
     )
+
+
+def _parallel_facts(trainer: Any) -> dict[str, Any]:
+    """How a multi-process run was really parallel: world size alone does not show it (a rank
+    can have its shard of the data and still train its own unsynchronised model)."""
+    if trainer is None or world_size() == 1:
+        return {}
+    return {
+        "world_size": world_size(),
+        "distributed_type": str(trainer.accelerator.distributed_type.value),
+        "wrapped_model": type(trainer.model_wrapped).__name__,
+    }
 
 
 # ---------------------------------------------------------------- scoring helpers

@@ -51,4 +51,4 @@ def train(ctx: StageContext) -> StageOutput:
         metrics["eval_reward_accuracy"] = final["eval_rewards/accuracies"]
         metrics["eval_reward_margin"] = final["eval_rewards/margins"]
         metrics["eval_loss"] = final["eval_loss"]
-    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics)
+    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics, trainer=trainer)

@@ -8,39 +8,15 @@ as TRL does (right padding, no special tokens added).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ...errors import InputError
-from ...textsafety import find_pii
-from ..specs import RuleReward
 from .common import StageContext, StageOutput, last, score_texts
+from .rules import RewardFn, rule_reward_fn
 
-RewardFn = Callable[..., list[float]]
-
-
-def rule_reward_fn(rule: RuleReward) -> RewardFn:
-    """A TRL reward function ``f(prompts, completions, **kw) -> list[float]`` for one rule."""
-    if rule.kind == "regex":
-        pattern = re.compile(rule.pattern or "")
-
-        def reward(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-            return [1.0 if pattern.search(c) else 0.0 for c in completions]
-    elif rule.kind == "max_chars":
-        limit = rule.max_chars or 0
-
-        def reward(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-            return [-1.0 if len(c) > limit else 0.0 for c in completions]
-    else:
-
-        def reward(prompts: list[str], completions: list[str], **_: Any) -> list[float]:
-            return [-1.0 if find_pii(c) else 0.0 for c in completions]
-
-    reward.__name__ = rule.name
-    return reward
+__all__ = ["RewardFn", "Rewards", "rule_reward_fn", "train_online"]
 
 
 def unique_prompts(rows: list[dict[str, Any]]) -> list[str]:
@@ -187,5 +163,5 @@ def train_online(ctx: StageContext, trainer_cls: Any, config_cls: Any) -> StageO
         **{f"eval_{k}_start": v for k, v in before.items()},
         **{f"eval_{k}": v for k, v in after.items()},
     }
-    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics)
+    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics, trainer=trainer)
 

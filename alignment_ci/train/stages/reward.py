@@ -63,4 +63,4 @@ def train(ctx: StageContext) -> StageOutput:
         **{f"eval_{k}_start": v for k, v in before.items()},
         **{f"eval_{k}": v for k, v in after.items()},
     }
-    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics)
+    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics, trainer=trainer)

@@ -45,4 +45,4 @@ def train(ctx: StageContext) -> StageOutput:
     metrics["final_loss"] = last(ctx.callback.series("loss"))
     if eval_dataset is not None:
         metrics["eval_loss"] = ctx.final_eval(trainer)["eval_loss"]
-    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics)
+    return StageOutput(model=trainer.model, tokenizer=tokenizer, metrics=metrics, trainer=trainer)
