@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-slow bench install clean verl-env test-verl
+.PHONY: demo test test-slow test-labelstudio bench install clean verl-env test-verl
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
+# A real Label Studio for tests/test_labelstudio_live.py, in its own environment (it pins its own
+# Django, pandas, numpy...): never in .venv.
+LS_VENV := .venv-labelstudio
+$(LS_VENV)/.installed:
+	$(PYTHON) -m venv $(LS_VENV)
+	LATEST_VERSION_CHECK=false $(LS_VENV)/bin/pip install --quiet label-studio==1.23.2
+	touch $@
+
+test-labelstudio: $(STAMP) $(LS_VENV)/.installed
+	ALIGNMENT_CI_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(BIN)/python -m pytest tests/test_labelstudio_live.py -q
+
 # Every benchmark, each writing its section of docs/benchmarks.md (tests/test_docs.py checks
 # that this list names every bench/*_bench.py).
 BENCH_WRITE := docs/benchmarks.md
@@ -42,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/rollout_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/active_bench.py --write $(BENCH_WRITE)
+	$(BIN)/python bench/critic_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/gate_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/gpu_bench.py --dry-run
 

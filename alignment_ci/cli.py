@@ -1,42 +1,123 @@
 """The `alignment-ci` command line. This module only mounts the command modules in
 ``alignment_ci/commands/`` (one per noun, like sqlite-utils' cli); each command calls the library.
 
-Heavy libraries (torch, transformers, scipy, ...) load inside the library code that uses them,
-so `alignment-ci --help` starts fast and without them (tests/test_imports.py checks).
+Mounting is lazy (click's "lazily loading subcommands" pattern): :data:`COMMANDS` names each
+command by ``module:attribute`` and a command module is imported when its command runs or
+help lists it, so `alignment-ci validate` does not import the rollout, the bridge or pandas'
+neighbours, and `alignment-ci --help` loads no heavy library (tests/test_architecture.py).
+Installed plugins add command groups through the ``alignment_ci.commands`` entry points
+(rater_bridge's ``bridge``): this package never imports them.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from enum import Enum
 from importlib.metadata import entry_points
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
+from . import __version__
 from .cli_common import err
-from .commands import baseline as baseline_commands
-from .commands import config as config_commands
-from .commands import cost as cost_commands
-from .commands import data as data_commands
-from .commands import demo as demo_commands
-from .commands import gate as gate_commands
-from .commands import importers as import_commands
-from .commands import init as init_commands
-from .commands import lineage as lineage_commands
-from .commands import monitor as monitor_commands
-from .commands import quality as quality_commands
-from .commands import queue as queue_commands
-from .commands import report as report_commands
-from .commands import retrain as retrain_commands
-from .commands import rollout as rollout_commands
-from .commands import train as train_commands
 from .errors import AlignmentCIError
+
+#: Every command and command group, in help order: name -> "module:attribute", where the
+#: attribute is a typer app (a group) or a command function (a top-level command).
+COMMANDS: dict[str, str] = {
+    "validate": "alignment_ci.commands.data:validate",
+    "ingest": "alignment_ci.commands.data:ingest",
+    "demo": "alignment_ci.commands.demo:demo",
+    "config": "alignment_ci.commands.config:app",
+    "manifest": "alignment_ci.commands.data:manifest_app",
+    "lineage": "alignment_ci.commands.lineage:app",
+    "quality": "alignment_ci.commands.quality:app",
+    "train": "alignment_ci.commands.train:app",
+    "models": "alignment_ci.commands.train:models_app",
+    "rollout": "alignment_ci.commands.rollout:app",
+    "report": "alignment_ci.commands.report:app",
+    "gate": "alignment_ci.commands.gate:app",
+    "baseline": "alignment_ci.commands.baseline:app",
+    "import": "alignment_ci.commands.importers:app",
+    "labelstudio": "alignment_ci.commands.importers:labelstudio_app",
+    "monitor": "alignment_ci.commands.monitor:app",
+    "queue": "alignment_ci.commands.queue:app",
+    "cost": "alignment_ci.commands.cost:app",
+    "retrain": "alignment_ci.commands.retrain:app",
+    "critic": "alignment_ci.commands.critic:app",
+    "init": "alignment_ci.commands.init:init",
+}
+PLUGIN_GROUP = "alignment_ci.commands"
+EXTENSION_GROUP = "alignment_ci.command_extensions"
+
+
+def _plugins() -> dict[str, str]:
+    return {e.name: e.value for e in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name) if e.name not in COMMANDS}
+
+
+def _load_extensions(group: str) -> None:
+    """Import the modules that add commands to the built-in ``group`` (the
+    ``alignment_ci.command_extensions`` entry points named after it: rater_bridge's
+    `labelstudio connect`), before the group is built."""
+    for entry in entry_points(group=EXTENSION_GROUP):
+        if entry.name == group:
+            importlib.import_module(entry.value.partition(":")[0])
+
+
+def load_command(name: str, target: str) -> click.Command:
+    """The click command that ``target`` ("module:attribute") names, called ``name``."""
+    module, _, attribute = target.partition(":")
+    obj: Any = getattr(importlib.import_module(module), attribute)
+    # Mounted on a parent as cli.py used to (add_typer / command): a group of one command
+    # stays a group, and options come out as at the root.
+    parent = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    if isinstance(obj, typer.Typer):
+        parent.add_typer(obj, name=name)
+        return typer.main.get_command(parent).commands[name]
+    parent.command(name=name)(obj)
+    return typer.main.get_command(parent)  # a typer of one command is that command
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: :data:`COMMANDS` and the plugins' groups, each loaded on first use.
+
+    ``get_command`` loads one command module; reading ``commands`` (click's dict of every
+    command, as tools that walk the tree do) loads them all.
+    """
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        for name in self._targets():
+            self.get_command(None, name)  # type: ignore[arg-type]
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def _targets(self) -> dict[str, str]:
+        return {**COMMANDS, **_plugins()}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self._loaded, *(n for n in self._targets() if n not in self._loaded)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._loaded:
+            target = self._targets().get(cmd_name)
+            if target is None:
+                return None
+            _load_extensions(cmd_name)
+            self._loaded[cmd_name] = load_command(cmd_name, target)
+        return self._loaded[cmd_name]
+
 
 app = typer.Typer(
     name="alignment-ci",
-    help="Continuous integration for RLHF: validate label batches, measure label quality, "
-    "train, gate, report and roll out.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -50,8 +131,6 @@ class StoreBackend(str, Enum):
 
 def _print_version(value: bool) -> None:
     if value:
-        from . import __version__
-
         sys.stdout.write(f"alignment-ci {__version__}\n")
         raise typer.Exit(0)
 
@@ -64,37 +143,10 @@ def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
                                           callback=_print_version)] = False,
 ) -> None:
-    """Continuous integration for RLHF: validate label batches, measure label quality, train, gate, report and roll out."""
+    """Continuous integration for RLHF: validate label batches, measure label quality,
+    train, gate, report and roll out."""
     if store is not None:
-        import os
-
         os.environ["ALIGNMENT_CI_STORE"] = store.value  # children (the gate's pytest) see it too
-
-
-app.add_typer(config_commands.app, name="config")
-app.add_typer(data_commands.manifest_app, name="manifest")
-app.add_typer(lineage_commands.app, name="lineage")
-app.add_typer(quality_commands.app, name="quality")
-app.add_typer(train_commands.app, name="train")
-app.add_typer(train_commands.models_app, name="models")
-app.add_typer(rollout_commands.app, name="rollout")
-app.add_typer(report_commands.app, name="report")
-app.add_typer(gate_commands.app, name="gate")
-app.add_typer(baseline_commands.app, name="baseline")
-app.add_typer(import_commands.app, name="import")
-app.add_typer(import_commands.labelstudio_app, name="labelstudio")
-app.add_typer(monitor_commands.app, name="monitor")
-app.add_typer(queue_commands.app, name="queue")
-app.add_typer(cost_commands.app, name="cost")
-app.add_typer(retrain_commands.app, name="retrain")
-app.command()(data_commands.validate)
-app.command()(data_commands.ingest)
-app.command()(demo_commands.demo)
-app.command("init")(init_commands.init)
-# Command groups of installed plugins (rater_bridge's `bridge`): the `alignment_ci.commands`
-# entry points, so this package never imports them.
-for _entry in sorted(entry_points(group="alignment_ci.commands"), key=lambda e: e.name):
-    app.add_typer(_entry.load(), name=_entry.name)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from .config import load_config
 
 # Not a terminal (CI logs, pipes): rich would wrap tables at 80 columns; give them room.
 out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -34,8 +35,6 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="`json`: machi
 
 
 def _config(path: Path | None):
-    from .config import load_config
-
     return load_config(path)
 
 

@@ -147,6 +147,20 @@ class Taxonomy(_Model):
         return [d.name for d in self.dimensions]
 
 
+class ValidationLimits(_Model):
+    """Bounds on hostile or careless input, checked before the expensive parsing work.
+
+    A batch over one of them is rejected (CLI exit 1, the bridge 413/422) with an error
+    naming the limit and its setting (``validation.limits.<name>``)."""
+
+    max_depth: int = Field(64, ge=2, le=10000, description="Deepest nesting of lists/objects in one JSON row or tool export (a row needs 2).")
+    max_keys_per_row: int = Field(1000, ge=1, description="Most keys in one JSON row, nested objects included.")
+    max_columns: int = Field(1000, ge=1, description="Most columns in one batch (CSV header, Parquet schema, distinct JSONL keys).")
+    max_row_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Longest row: one JSONL line or CSV record, in bytes.")
+    max_decompressed_bytes: int = Field(4 * 1024 * 1024 * 1024, gt=0, description="Most bytes a compressed (Parquet) batch may decode to, checked in its metadata before reading and while reading.")
+    max_compression_ratio: float = Field(100.0, gt=1, description="Most decoded bytes per byte of a Parquet file once it decodes to over 64 MiB (a compression bomb).")
+
+
 class ValidationSettings(_Model):
     """Limits applied when a label batch is validated."""
 
@@ -159,6 +173,7 @@ class ValidationSettings(_Model):
         description="Vendor column -> contract column, applied before validation (e.g. {annotator_id: rater_id}); "
         "`--map FROM=TO` on validate and ingest adds to it.",
     )
+    limits: ValidationLimits = Field(default_factory=ValidationLimits, description="Bounds on hostile input (nesting, keys, columns, row and decoded bytes).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ValidationSettings":
@@ -260,7 +275,7 @@ class BridgeSettings(_Model):
     base_branch: str = Field("main", description="Branch that label-batch pull requests target.")
     labelstudio_secret_env: str = Field(
         "ALIGNMENT_CI_LABELSTUDIO_SECRET",
-        description="Environment variable holding the shared secret of the Label Studio webhook signature.",
+        description="Environment variable holding the master secret from which each vendor's Label Studio webhook signing key is derived (only for senders that sign).",
     )
     publish_wait_s: float = Field(60.0, gt=0, description="How long a duplicate push waits for the first push of the same content to publish.")
     health_bootstrap_samples: int = Field(200, ge=10, description="Bootstrap resamples for the agreement interval in the PR's label-health summary.")
@@ -276,6 +291,58 @@ class BridgeSettings(_Model):
     assignment_expiry_interval_s: float = Field(
         60.0, ge=0, description="How often the bridge returns expired assignments to the queue (0: never)."
     )
+    max_webhook_depth: int = Field(64, ge=4, le=1000, description="Deepest JSON nesting accepted in a Label Studio webhook body (deeper: 422).")
+
+
+class AnchoringSettings(_Model):
+    """The anchoring check: do raters accept a prefilled suggestion even when it is wrong?"""
+
+    wrong_suggestion_rate: float = Field(
+        0.3, ge=0, le=1,
+        description="Share of gold items whose prefilled suggestion is deliberately wrong (the probe).",
+    )
+    max_accept_share: float = Field(
+        0.5, gt=0, le=1, description="Flag a rater who accepts more than this share of the wrong suggestions shown."
+    )
+    min_wrong: int = Field(5, ge=1, description="Wrong suggestions a rater must have seen before the check can flag them.")
+
+
+class CriticSettings(_Model):
+    """AI-assisted rating: a critic model pre-scores responses; humans keep the final word.
+
+    The critic's scores never replace a human label: they rank items for adjudication and
+    audits, measure agreement, and prefill suggestions raters accept or correct.
+    """
+
+    confident: float = Field(
+        0.8, gt=0.5, lt=1, description="The critic is confident when it gives one answer at least this probability."
+    )
+    unsure: float = Field(0.6, ge=0.5, lt=1, description="The critic is unsure when neither answer reaches this probability.")
+    split_share: float = Field(
+        0.7, gt=0.5, le=1, description="Humans are split when the consensus holds less than this share of the votes."
+    )
+    min_gold_for_calibration: int = Field(
+        10, ge=2, description="Gold items needed to calibrate the critic's scale on the batch (Platt scaling); fewer: raw margins."
+    )
+    stronger_flag_share: float = Field(
+        0.25, gt=0, le=1,
+        description="Flag a rater who disagrees with both the consensus and a confident critic on more than this share of items.",
+    )
+    stronger_flag_min: int = Field(5, ge=1, description="Items of such double disagreement needed before a rater is flagged.")
+    critical_prefill: Literal["hint", "none"] = Field(
+        "hint",
+        description=(
+            "Prefill on `critical` dimensions: `hint` shows the critic's lean as text (never a preselected answer), "
+            "`none` shows nothing. Their final label always needs a human."
+        ),
+    )
+    anchoring: AnchoringSettings = Field(default_factory=AnchoringSettings)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CriticSettings":
+        if self.unsure > self.confident:
+            raise ValueError("critic.unsure must not exceed critic.confident")
+        return self
 
 
 class CostSettings(_Model):
@@ -307,6 +374,7 @@ class Config(_Model):
     sla: SlaSettings = Field(default_factory=SlaSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     cost_model: CostModelSettings = Field(default_factory=CostModelSettings)
+    critic: CriticSettings = Field(default_factory=CriticSettings)
 
     # Directory that relative paths are resolved against (not part of the file).
     _root: Path = Path(".")
@@ -342,16 +410,89 @@ def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | 
     return lines.get(())
 
 
+# A YAML file expands to at most this many nodes once aliases are followed ("billion
+# laughs": 7 levels of 9 aliases are 4.8 million nodes from 60 lines), and nests at most
+# this deep. alignment.yaml needs a few hundred nodes and a depth under 10.
+YAML_MAX_NODES = 100_000
+YAML_MAX_DEPTH = 64
+
+
+def _check_yaml(root: yaml.Node, source: str) -> None:
+    """Refuse alias bombs, recursive aliases, deep nesting and duplicate keys, walking each
+    distinct node once (sizes and depths of shared nodes are memoized)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            line = node.start_mark.line + 1
+            if size[key] > YAML_MAX_NODES:
+                raise ConfigError(f"{source}:{line}: the YAML expands to more than {YAML_MAX_NODES:,} values through "
+                                  "anchors and aliases; write the values out or use fewer aliases")
+            if depth[key] > YAML_MAX_DEPTH:
+                raise ConfigError(f"{source}:{line}: the YAML nests more than {YAML_MAX_DEPTH} levels deep")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: an alias refers to a value that contains it "
+                              "(a recursive anchor)")
+        if isinstance(node, yaml.MappingNode):
+            _duplicate_keys(node, source)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _duplicate_keys(node: yaml.MappingNode, source: str) -> None:
+    first: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        if key_node.value in first:
+            raise ConfigError(f"{source}:{line}: duplicate key {key_node.value!r} (first on line "
+                              f"{first[key_node.value]}); YAML would keep only the last value: write it once")
+        first[key_node.value] = line
+
+
 def parse_config(text: str, source: str = "<string>", root: Path | None = None) -> Config:
-    """Parse YAML text into a :class:`Config`, with errors that name key path and line."""
+    """Parse YAML text into a :class:`Config`, with errors that name key path and line.
+
+    Anchors and aliases may expand to at most :data:`YAML_MAX_NODES` values, nesting is at
+    most :data:`YAML_MAX_DEPTH` deep, and a key given twice in one mapping is an error."""
+    loader = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise a ReaderError
+        node = loader.get_single_node()
+        if node is not None:
+            _check_yaml(node, source)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML nests too deeply (more than {YAML_MAX_DEPTH} levels)") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -385,10 +526,14 @@ def load_config(path: str | Path | None = None) -> Config:
         config = Config()
         config._root = Path(".")
         return config
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; give the path of the config file (e.g. {p / DEFAULT_CONFIG_PATH})")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
     return parse_config(text, source=str(p), root=p.parent)
 
 

@@ -16,8 +16,31 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from .candidates import production_baseline, set_baseline
 from .config import Config, config_to_dict
+from .data.manifest import snapshot, verify_manifests
+from .data.manifest import exclude_raters, find_batch
+from .demo_loop import BridgeProcess, Vendor, _cli, judge, merge_pull_request, production_events
+from .demo_critic import critic_step
 from .errors import AlignmentCIError
+from .gating.context import GateOptions
+from .gating.results import summary_lines
+from .gating.runner import run_gates
+from .jsonl import write_jsonl
+from .lineage import LineageLog
+from .monitor import queue as q
+from .quality.health import label_health, without_raters
+from .quality.load import load_valid_batch
+from .report.collect import build_report
+from .report.console import render_agreement
+from .report.render import render_health_markdown
+from .report.data import improvements, losses
+from .textsafety import truncate
+from .rollout import controller, simulator
+from .rollout.plan import plan_from_config
+from .store import open_store
+from .synth import PLANTED_BAD_RATERS, RATER_ROLES, make_bad_batch_lines, make_pairwise_batch
+from .train.runs import train_pipeline
 
 
 def _workspace(workdir: Path | None) -> Path:
@@ -29,10 +52,6 @@ def _workspace(workdir: Path | None) -> Path:
 
 def run_demo(workdir: Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the demo; returns a summary (also what `demo --format json` prints)."""
-    from .data.manifest import snapshot, verify_manifests
-    from .lineage import LineageLog
-    from .store import open_store
-    from .synth import PLANTED_BAD_RATERS, make_bad_batch_lines, make_pairwise_batch, write_jsonl
 
     console = console or Console()
     ws = _workspace(workdir).resolve()
@@ -53,7 +72,6 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     )
     bad = incoming / "acme-2026-11-002.jsonl"
     bad.write_text("\n".join(make_bad_batch_lines("acme-2026-11-002")) + "\n", encoding="utf-8")
-    from .demo_loop import BridgeProcess, Vendor, merge_pull_request
 
     store = open_store(config)
     lineage = LineageLog(store)
@@ -116,6 +134,7 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
         summary["quality"] = _quality_step(console, config, good)
         summary["label_gate"] = _label_gate_step(console, config, m["batch_id"])
         summary["training"] = _training_step(console, config, store)
+        summary["critic"] = critic_step(console, config, store, summary["training"])
         summary["gates"] = _gate_step(console, config, store, summary["training"], good, m["batch_id"])
         summary["rollout"] = _rollout_step(console, config, store, summary["training"])
         summary["loop"] = _closed_loop_step(console, config, bridge, vendor, good)
@@ -133,11 +152,6 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
 
 def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, Any]:
     """Label quality of the accepted batch: the planted bad raters must be caught."""
-    from .quality.health import label_health, without_raters
-    from .quality.load import load_valid_batch
-    from .report.render import render_health_markdown
-    from .report.console import render_agreement
-    from .synth import PLANTED_BAD_RATERS, RATER_ROLES
 
     console.rule("3. label quality")
     with console.status("agreement, rater reliability, aggregation …"):
@@ -176,9 +190,6 @@ def _quality_step(console: Console, config: Config, batch: Path) -> dict[str, An
 def _label_gate_step(console: Console, config: Config, batch_id: str) -> dict[str, Any]:
     """The label-quality gate on the batch with the planted raters: it fails and names the
     remedy; the reviewer commits the exclusion to the manifest; the gate passes."""
-    from .data.manifest import exclude_raters, find_batch
-    from .gating.context import GateOptions
-    from .gating.runner import run_gates
 
     console.rule("3b. label quality decides: the gate fails, the reviewed exclusion, the gate passes")
     gates_dir = _repository_gates(config)
@@ -210,8 +221,6 @@ def _label_gate_step(console: Console, config: Config, batch_id: str) -> dict[st
 def _training_step(console: Console, config: Config, store) -> dict[str, Any]:
     """Train the production model (a weaker pipeline, made the baseline) and the candidate
     (reward → sft → dpo), each recorded as one candidate; show the cache hit on a rerun."""
-    from .candidates import set_baseline
-    from .train.runs import train_pipeline
 
     console.rule("4. train the production baseline and the candidate: reward → sft → dpo (tiny model, CPU)")
     weak = config.model_copy(update={"training": config.training.with_stage("reward", max_steps=4)
@@ -260,8 +269,6 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
     import json
     from datetime import datetime, timedelta, timezone
 
-    from .rollout import controller, simulator
-    from .rollout.plan import plan_from_config
 
     console.rule("6. merge → staged rollout on simulated production traffic")
     plan = plan_from_config(config)
@@ -283,7 +290,7 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
             end = t + timedelta(minutes=15)
             events = sim.emit(t, end, state["percent"])
             f = events_dir / f"{rollout_id}-{i:02d}.jsonl"
-            f.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+            write_jsonl(events, f)
             files.append(str(f))
             state = controller.step(store, rollout_id, files, now=end)
             t = end
@@ -302,8 +309,6 @@ def _rollout_step(console: Console, config: Config, store, training: dict[str, A
                     console.print(f"  {metric}: candidate {m['candidate']:.3f} vs baseline {m['baseline']:.3f} (e-value {m['evalue']:.3g})")
         results[name] = {"status": state["status"], "path": path, "weights": state["weights"], "steps": len(files)}
         if state["status"] == "completed":
-            from .candidates import production_baseline
-
             now = production_baseline(store)
             console.print(f"  it reached 100%: candidate {now['candidate_id'][:12]} is the production baseline now "
                           f"(#{now['seq']}, set by {escape(now['set_by'])}); the next pull request is gated against it")
@@ -337,9 +342,6 @@ def _show_side_by_side(console: Console, gates_json: Path, n: int = 3) -> int:
     """The eval prompts the candidate policy lost and won most against the baseline's, side by side."""
     import json
 
-    from .report.data import improvements, losses
-    from .textsafety import truncate
-
     gates = json.loads(gates_json.read_text(encoding="utf-8")).get("gates") or []
     examples = next((g["details"]["examples"] for g in gates if isinstance(g.get("details"), dict)
                      and g["details"].get("examples")), [])
@@ -363,10 +365,6 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
                batch_id: str) -> dict[str, Any]:
     """Gate the whole candidate (reward model, reference, policy) against the production
     baseline, then render and publish the report."""
-    from .gating.context import GateOptions
-    from .gating.results import summary_lines
-    from .gating.runner import run_gates
-    from .report.collect import build_report
 
     console.rule("5. gates on the whole candidate against the production baseline, and the PR report")
     gates_dir = _repository_gates(config)
@@ -411,9 +409,6 @@ def _closed_loop_step(console: Console, config: Config, bridge, vendor, batch: P
     import json
     import random
 
-    from .demo_loop import _cli, judge, production_events
-    from .monitor import queue as q
-    from .synth import write_jsonl
 
     console.rule("7. production failures go back to the raters")
     events_dir = config.root / "events"

@@ -21,6 +21,9 @@ import httpx
 
 from .config import Config
 from .errors import AlignmentCIError
+from .forge.local import LocalForge
+from .jsonl import write_jsonl
+from .synth import BAD_ANSWERS, TOPICS, good_answer
 
 
 def _free_port() -> int:
@@ -110,7 +113,6 @@ class Vendor:
 
 def merge_pull_request(config: Config, number: int) -> list[str]:
     """Merge a PR of the local forge into the workspace (what clicking Merge does on GitHub)."""
-    from .forge.local import LocalForge
 
     forge = LocalForge(config.resolve(config.forge.local_path))
     return forge.merge_pull_request(number, config.root)
@@ -121,32 +123,31 @@ def merge_pull_request(config: Config, number: int) -> list[str]:
 
 def production_events(path: Path, n: int = 400, seed: int = 5) -> Path:
     """Served responses of the rolled-back candidate, with thumbs-down, corrections and users."""
-    from .synth import BAD_ANSWERS, TOPICS, good_answer
 
     rng = random.Random(seed)
     start = datetime(2026, 11, 3, 9, 0, tzinfo=timezone.utc)
-    with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            topic, advice = TOPICS[i % len(TOPICS)]
-            failed = rng.random() < 0.25
-            event = {
-                "timestamp": (start + timedelta(seconds=7 * i)).isoformat(),
-                "model_version": "policy-worse",
-                "request_id": f"prod-{i:05d}",
-                "prompt": f"How do I {topic}?" if rng.random() < 0.8 else f"Quick question: how do I {topic}?",
-                "response": rng.choice(BAD_ANSWERS) if failed else good_answer(topic, advice, rng),
-                "thumbs": "down" if failed else rng.choice(["up", None]),
-                "escalated": failed and rng.random() < 0.3,
-                "tokens": rng.randint(20, 200),
-                "customer_tier": rng.choice(["free", "pro", "enterprise"]),
-                "user_id": f"user-{rng.randint(1, 60)}",
-                "opted_out": rng.random() < 0.05,
-                "language": "en",
-            }
-            if failed:
-                event["correction"] = good_answer(topic, advice, rng)
-            fh.write(json.dumps(event) + "\n")
-    return path
+    events = []
+    for i in range(n):
+        topic, advice = TOPICS[i % len(TOPICS)]
+        failed = rng.random() < 0.25
+        event = {
+            "timestamp": (start + timedelta(seconds=7 * i)).isoformat(),
+            "model_version": "policy-worse",
+            "request_id": f"prod-{i:05d}",
+            "prompt": f"How do I {topic}?" if rng.random() < 0.8 else f"Quick question: how do I {topic}?",
+            "response": rng.choice(BAD_ANSWERS) if failed else good_answer(topic, advice, rng),
+            "thumbs": "down" if failed else rng.choice(["up", None]),
+            "escalated": failed and rng.random() < 0.3,
+            "tokens": rng.randint(20, 200),
+            "customer_tier": rng.choice(["free", "pro", "enterprise"]),
+            "user_id": f"user-{rng.randint(1, 60)}",
+            "opted_out": rng.random() < 0.05,
+            "language": "en",
+        }
+        if failed:
+            event["correction"] = good_answer(topic, advice, rng)
+        events.append(event)
+    return write_jsonl(events, path)
 
 
 def judge(task: dict[str, Any], rng: random.Random) -> str:

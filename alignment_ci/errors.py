@@ -17,6 +17,25 @@ class InputError(AlignmentCIError):
     """A file or argument given on the command line cannot be used as it is."""
 
 
+class LimitExceeded(InputError):
+    """Input over one of the configured limits (``validation.limits.*``), found before the
+    expensive work. A rejection, so the CLI exits 1; ``setting`` names the config key,
+    ``limit`` its value, ``line`` (and ``column``) where in the file, ``http_status`` the
+    answer a service gives (413 for sizes, 422 for structure). It is an :class:`InputError`,
+    so code that answers unreadable input already answers it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, setting: str, limit: float, line: int | None = None,
+                 column: str | None = None, http_status: int = 422) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.limit = limit
+        self.line = line
+        self.column = column
+        self.http_status = http_status
+
+
 class StoreError(AlignmentCIError):
     """The artifact store refused an operation or holds something inconsistent."""
 

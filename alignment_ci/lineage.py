@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, IntegrityError, StoreError
+from .store import open_store
 from .ids import check_id
 from .store.base import ArtifactStore, WriteConflict, canonical_json, sha256_hex
 
@@ -479,6 +480,5 @@ def verify_jsonl(path: str | Path, expected_head: str | None = None) -> VerifyRe
 
 def open_lineage(config: "Config") -> LineageLog:
     """The lineage log of the configured artifact store."""
-    from .store import open_store
 
     return LineageLog(open_store(config))

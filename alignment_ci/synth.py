@@ -14,8 +14,10 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
+
+from .formats.prefill import LS_CHOICE
+from .jsonl import write_jsonl  # noqa: F401  (the one JSONL writer; tests and scripts import it from here too)
 
 MODELS = {"atlas-7b": 0.8, "borealis-3b": 0.2, "cirrus-1b": -0.3, "drift-base": -0.7}
 
@@ -107,8 +109,13 @@ def _items(n_items: int, rng: random.Random, dimensions: list[str]) -> list[Synt
     return items
 
 
-def _judge(role: str, truth: str, rng: random.Random) -> tuple[str, float]:
+def _judge(role: str, truth: str, rng: random.Random, suggestion: str | None = None) -> tuple[str, float]:
     other = "b" if truth == "a" else "a"
+    if role == "always_accept":  # takes whatever was prefilled, fast
+        if suggestion in ("a", "b", "tie"):
+            rng.random()  # as many draws as a careful rater, so the rest of the batch is the same
+            return suggestion, rng.uniform(3, 8)
+        role = "careful"
     if role == "careful":
         r = rng.random()
         choice = truth if r < 0.9 else ("skip" if r < 0.93 else other)
@@ -124,6 +131,16 @@ def _judge(role: str, truth: str, rng: random.Random) -> tuple[str, float]:
     raise ValueError(role)
 
 
+@dataclass
+class PlantedBatch:
+    """A synthetic batch with what was planted: each item's true answer and the items whose
+    consensus was flipped on purpose (every rater judged them against the truth)."""
+
+    rows: list[dict[str, Any]]
+    truth: dict[str, str]
+    flipped: set[str]
+
+
 def make_pairwise_batch(
     *,
     batch_id: str = "demo-batch-001",
@@ -134,15 +151,44 @@ def make_pairwise_batch(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows of a pairwise batch following the data contract, with planted raters."""
+    return make_planted_batch(batch_id=batch_id, n_items=n_items, raters_per_item=raters_per_item,
+                              gold_share=gold_share, dimensions=dimensions, seed=seed).rows
+
+
+def make_planted_batch(
+    *,
+    batch_id: str = "demo-batch-001",
+    n_items: int = 160,
+    raters_per_item: int = 5,
+    gold_share: float = 0.15,
+    dimensions: list[str] | None = None,
+    seed: int = 0,
+    flip_share: float = 0.0,
+    roles: dict[str, str] | None = None,
+    suggestions: dict[str, str] | None = None,
+) -> PlantedBatch:
+    """:func:`make_pairwise_batch` with more planted: ``flip_share`` of the non-gold items get a
+    wrong consensus (label errors a critic should surface), ``roles`` replaces the rater roles
+    (e.g. ``always_accept``), and ``suggestions`` (item → a/b) are the prefilled answers
+    shown to raters (recorded in the ``suggestion`` column)."""
     rng = random.Random(seed)
     dimensions = dimensions or ["helpfulness", "factual_accuracy"]
-    raters = list(RATER_ROLES)
+    roles = roles or RATER_ROLES
+    raters = list(roles)
     start = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
     rows: list[dict[str, Any]] = []
+    truth: dict[str, str] = {}
+    flipped: set[str] = set()
     for k, item in enumerate(_items(n_items, rng, dimensions)):
         is_gold = rng.random() < gold_share
+        truth[item.item_id] = item.truth
+        judged_truth = item.truth
+        if not is_gold and flip_share and rng.random() < flip_share:
+            flipped.add(item.item_id)
+            judged_truth = "b" if item.truth == "a" else "a"
+        suggestion = (suggestions or {}).get(item.item_id)
         for rater in rng.sample(raters, raters_per_item):
-            choice, seconds = _judge(RATER_ROLES[rater], item.truth, rng)
+            choice, seconds = _judge(roles[rater], judged_truth, rng, suggestion)
             row: dict[str, Any] = {
                 "batch_id": batch_id,
                 "item_id": item.item_id,
@@ -163,16 +209,10 @@ def make_pairwise_batch(
             }
             if is_gold:
                 row["gold_choice"] = item.truth
+            if suggestion is not None:
+                row["suggestion"] = suggestion
             rows.append(row)
-    return rows
-
-
-def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
+    return PlantedBatch(rows, truth, flipped)
 
 
 def make_bad_batch_lines(batch_id: str = "demo-batch-002") -> list[str]:
@@ -186,3 +226,51 @@ def make_bad_batch_lines(batch_id: str = "demo-batch-002") -> list[str]:
     lines += [json.dumps(bad_choice), json.dumps(duplicate), json.dumps(empty_prompt), json.dumps(unknown_dim)]
     lines.append(json.dumps(dict(good[4], rater_id="r14"))[:-25])  # truncated upload
     return lines
+
+
+def labelstudio_export(rows: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Label Studio JSON export of ``rows`` judged on prefilled ``tasks`` (import format, with
+    ``predictions``): each rater ``rNN`` is user ``NN``; a gold item gets a ground-truth
+    annotation by user 900 (the expert). Simulates the round trip through Label Studio."""
+
+    labels = {**LS_CHOICE, "skip": "Skip (cannot judge)"}
+    by_item: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_item.setdefault((row["item_id"], row["dimension"]), []).append(row)
+    export = []
+    for task_id, task in enumerate(tasks, start=1):
+        data = task["data"]
+        judged = by_item.get((data["item_id"], data["dimension"]), [])
+        annotations = []
+        for n, row in enumerate(judged, start=1):
+            annotations.append({
+                "id": task_id * 100 + n,
+                "completed_by": int(str(row["rater_id"]).lstrip("r")),
+                "result": [{"from_name": row["dimension"], "to_name": "prompt", "type": "choices",
+                            "value": {"choices": [labels[row["choice"]]]}}],
+                "was_cancelled": False,
+                "ground_truth": False,
+                "lead_time": row.get("time_spent_s"),
+                "created_at": row.get("labeled_at"),
+            })
+        gold = next((r.get("gold_choice") for r in judged if r.get("gold_choice")), None)
+        if gold:
+            annotations.append({
+                "id": task_id * 100 + 99, "completed_by": 900, "ground_truth": True, "was_cancelled": False,
+                "result": [{"from_name": data["dimension"], "to_name": "prompt", "type": "choices",
+                            "value": {"choices": [labels[gold]]}}],
+            })
+        export.append({"id": task_id, "data": data, "annotations": annotations, "predictions": task.get("predictions", [])})
+    return export
+
+
+def preference_pairs(n_pairs: int, *, seed: int = 0) -> list[dict[str, Any]]:
+    """TRL preference pairs (``prompt``, ``chosen``, ``rejected``) in the style of the synthetic
+    batches: the specific, polite answer is chosen over the curt one. Trains a critic (a tiny
+    reward model) that judges those batches."""
+    rng = random.Random(seed)
+    pairs = []
+    for item in _items(n_pairs, rng, ["helpfulness"]):
+        good, bad = (item.response_a, item.response_b) if item.truth == "a" else (item.response_b, item.response_a)
+        pairs.append({"prompt": item.prompt, "chosen": good, "rejected": bad})
+    return pairs

@@ -122,7 +122,8 @@ def add_vendors(server: Server, names: list[str]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- 1. upload
 def bench_upload(server: Server, token: str, rows: int, repeat: int) -> dict:
     from alignment_ci.data.validate import validate_file
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
 
     raters = 5
     results = {"answer_s": [], "validate_s": []}

@@ -67,7 +67,8 @@ def main() -> int:
     torch.set_num_threads(1)
     from alignment_ci.config import Config
     from alignment_ci.data.manifest import ingest_batch
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
     from alignment_ci.train import runs
     from alignment_ci.train.tiny import build_tiny_model
 

@@ -37,6 +37,7 @@ from .db import create_tables, make_engine, utcnow
 from .limits import LimitExceeded, LimitsMiddleware
 from .logs import AccessLogMiddleware
 from .routes import batches, health, tasks, webhooks
+from .schemas import ErrorDetail
 from .settings import database_url
 from .state import Bridge
 
@@ -181,7 +182,6 @@ def _document_bad_requests(app: FastAPI) -> None:
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
                         })
             spec.setdefault("components", {}).setdefault("schemas", {})
-            from .schemas import ErrorDetail
 
             spec["components"]["schemas"].setdefault("ErrorDetail", ErrorDetail.model_json_schema())
             app.openapi_schema = spec

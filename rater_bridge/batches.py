@@ -40,8 +40,15 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, batch_statistics, build_manifest
+from alignment_ci.data.validate import validate_file
 from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.formats.argilla import read_argilla_export
+from alignment_ci.formats.labelstudio import read_labelstudio_export
 from alignment_ci.ids import check_id
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.lineage import LineageLog
+from alignment_ci.quality.health import label_health
+from alignment_ci.report.render import render_health_markdown
 from alignment_ci.tempdirs import sweep_stale
 from alignment_ci.textsafety import escape_markdown, truncate
 
@@ -157,17 +164,9 @@ def convert_tool_export(fmt: str, src: Path, dest: Path, batch_id: str | None, d
     dimension = dimension or config.taxonomy.default_dimension
     if config.taxonomy.get(dimension) is None:
         raise InputError(f"dimension {dimension!r} is not in the taxonomy ({', '.join(config.taxonomy.names)})")
-    try:
-        if fmt == "labelstudio":
-            from alignment_ci.formats.labelstudio import read_labelstudio_export as read
-        else:
-            from alignment_ci.formats.argilla import read_argilla_export as read
-    except ImportError:
-        raise InputError(f"format={fmt} is not available in this installation (no importer in alignment_ci.formats)") from None
+    read = read_labelstudio_export if fmt == "labelstudio" else read_argilla_export
     result = read(src, batch_id, dimension=dimension, dimensions=config.taxonomy.names)
-    with open(dest, "w", encoding="utf-8") as fh:
-        for row in result.rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(result.rows, dest)
     return dest, list(result.skipped)
 
 
@@ -189,7 +188,6 @@ def push_batch(
     """Validate the uploaded file and, if accepted, publish it (see the module docstring). A push
     still validating at ``deadline`` (``time.monotonic()``; ``bridge.request_timeout_s`` after
     the request began) is refused with 422 before anything is stored."""
-    from alignment_ci.data.validate import validate_file
 
     if fmt not in UPLOAD_FORMATS:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(UPLOAD_FORMATS)}")
@@ -385,9 +383,6 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
              source: dict[str, Any]) -> Batch:
     import pandas as pd
 
-    from alignment_ci.lineage import LineageLog
-    from alignment_ci.quality.health import label_health
-    from alignment_ci.report.render import render_health_markdown
 
     config = bridge.config
     batch_id = row.batch_id

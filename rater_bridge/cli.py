@@ -7,12 +7,24 @@ group it finds there, so alignment_ci never imports rater_bridge."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
 from alignment_ci.cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from alignment_ci.commands.importers import DimensionOpt, labelstudio_app
+from alignment_ci.errors import InputError
+from .app import create_app, open_bridge
+from .auth import add_vendor, issue_token, list_vendors, revoke_tokens
+from .batches import mark_batch
+from .db import create_tables, make_engine, session_factory
+from .labelstudio import LabelStudioClient, connect as connect_project
+from .logs import ACCESS_LOGGER
+from .settings import database_url
+from .sla import bridge_sla
+from .webhooks import bind_project, issue_webhook_token, signing_key as vendor_signing_key
 
 app = typer.Typer(help="The rater bridge: the service vendors push batches to and pull tasks from.", no_args_is_help=True)
 vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=True)
@@ -20,9 +32,6 @@ app.add_typer(vendor_app, name="vendor")
 
 
 def _sessions(config):
-    from .db import create_tables, make_engine, session_factory
-    from .settings import database_url
-
     engine = make_engine(database_url(config))
     create_tables(engine)
     return session_factory(engine)
@@ -40,8 +49,6 @@ def serve(
 
     import uvicorn
 
-    from .app import create_app
-    from .logs import ACCESS_LOGGER
 
     cfg = _config(config)
     handler = logging.StreamHandler(sys.stderr)
@@ -61,7 +68,6 @@ def vendor_add(
     format: FormatOpt = Format.text,
 ) -> None:
     """Add a vendor and print its API token. The token is shown only this once."""
-    from .auth import add_vendor
 
     with _sessions(_config(config))() as s:
         vendor, token = add_vendor(s, name)
@@ -79,7 +85,6 @@ def vendor_token(
     format: FormatOpt = Format.text,
 ) -> None:
     """Issue another token for a vendor (rotation: revoke the old ones afterwards)."""
-    from .auth import issue_token
 
     with _sessions(_config(config))() as s:
         token = issue_token(s, name)
@@ -89,6 +94,40 @@ def vendor_token(
         out.print(token, markup=False)
 
 
+@vendor_app.command("webhook-token")
+def vendor_webhook_token(
+    name: Annotated[str, typer.Argument(help="An existing vendor.")],
+    project: Annotated[Optional[list[int]], typer.Option("--project", help="Bind this Label Studio project id to the vendor (repeatable).")] = None,
+    signing_key: Annotated[bool, typer.Option("--signing-key", help="Print the vendor's HMAC signing key instead (for senders that sign; needs the bridge's master secret in the environment).")] = False,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Issue a webhook-only token for Label Studio's webhook headers (`Authorization: Bearer <token>`); it opens no other route."""
+    import os
+
+
+
+    cfg = _config(config)
+    master_env = cfg.bridge.labelstudio_secret_env
+    if signing_key and not os.environ.get(master_env):
+        raise InputError(f"set {master_env} (the bridge's master secret) to derive signing keys")
+    with _sessions(cfg)() as s:
+        bound = [bind_project(s, name, p)["project"] for p in project or []]
+        if signing_key:
+            secret, kind = vendor_signing_key(os.environ[master_env], name), "signing_key"
+        else:
+            secret, kind = issue_webhook_token(s, name), "token"
+    if format is Format.json:
+        emit({"vendor": name, kind: secret, "projects": bound}, format)
+        return
+    if kind == "token":
+        err.print(f"webhook token of {escape(name)} (shown once): put it in the Label Studio webhook's headers as "
+                  "Authorization: Bearer <token>")
+    if bound:
+        err.print(f"Label Studio project(s) {', '.join(map(str, bound))} bound to {escape(name)}")
+    out.print(secret, markup=False)
+
+
 @vendor_app.command("revoke")
 def vendor_revoke(
     name: Annotated[str, typer.Argument(help="An existing vendor.")],
@@ -96,7 +135,6 @@ def vendor_revoke(
     format: FormatOpt = Format.text,
 ) -> None:
     """Revoke every token of a vendor."""
-    from .auth import revoke_tokens
 
     with _sessions(_config(config))() as s:
         n = revoke_tokens(s, name)
@@ -106,7 +144,6 @@ def vendor_revoke(
 @vendor_app.command("list")
 def vendor_list(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """List vendors and the prefixes of their live tokens."""
-    from .auth import list_vendors
 
     with _sessions(_config(config))() as s:
         vendors = list_vendors(s)
@@ -127,8 +164,6 @@ def mark(
     format: FormatOpt = Format.text,
 ) -> None:
     """Record a batch's pull-request outcome; vendors read it from GET /v1/batches/{id}."""
-    from .app import open_bridge
-    from .batches import mark_batch
 
     bridge = open_bridge(_config(config))
     try:
@@ -146,8 +181,6 @@ def sla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Each vendor's turnaround, decisions per rater-hour, agreement and gold accuracy against its SLA."""
-    from .app import open_bridge
-    from .sla import bridge_sla
 
     bridge = open_bridge(_config(config))
     try:
@@ -176,3 +209,39 @@ def sla(
     if check and not report["ok"]:
         raise typer.Exit(1)
 
+
+# `alignment-ci labelstudio connect` joins alignment_ci's `labelstudio` group (beside `config`):
+# it needs the bridge's database, so it lives here; loading this module (the entry point) adds it.
+@labelstudio_app.command("connect")
+def connect(
+    url: Annotated[str, typer.Option("--url", help="The Label Studio server, e.g. https://labelstudio.example.")],
+    token: Annotated[str, typer.Option("--token", envvar="LABEL_STUDIO_API_KEY", show_envvar=True,
+                                       help="A Label Studio access token (legacy API token or personal access token).")],
+    project: Annotated[str, typer.Option("--project", help="An existing project's id, or the title of the project to create (reused when it exists).")],
+    vendor: Annotated[str, typer.Option("--vendor", help="The bridge vendor the project belongs to (`bridge vendor add`).")],
+    bridge_url: Annotated[str, typer.Option("--bridge-url", help="The bridge's URL as Label Studio reaches it, e.g. https://bridge.example.")],
+    dimension: DimensionOpt = None,
+    tasks: Annotated[int, typer.Option("--tasks", min=0, help="Queue tasks to hand out to the project now (0: none).")] = 100,
+    ca_bundle: Annotated[Optional[Path], typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA certificates for a Label Studio with a private TLS certificate.")] = None,
+    config: ConfigOpt = None,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Create the project from the taxonomy config, import queue tasks, bind it to the vendor and register the webhook."""
+
+    bridge = open_bridge(_config(config))
+    client = LabelStudioClient(url, token, verify=str(ca_bundle) if ca_bundle else True)
+    try:
+        result = connect_project(bridge, client, project=project, vendor=vendor, bridge_url=bridge_url,
+                                 dimension=dimension, n_tasks=tasks)
+    finally:
+        client.close()
+        bridge.dispose()
+
+    def render(d: dict) -> None:
+        verb = "created" if d["created"] else "using"
+        err.print(f"{verb} Label Studio project {d['project']} ({escape(str(d['title']))}), bound to vendor {escape(vendor)}")
+        err.print(f"imported {d['tasks_imported']} queue task(s); webhook {d['webhook']} posts "
+                  f"{', '.join(d['actions'])} to {escape(d['webhook_url'])}")
+        out.print(str(d["project"]))
+
+    emit(result, format, render)

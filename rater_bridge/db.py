@@ -1,5 +1,6 @@
-"""The bridge's tables (SQLAlchemy 2): vendors, their hashed API tokens, pushed batches, and
-Label Studio annotations received by webhook.
+"""The bridge's tables (SQLAlchemy 2): vendors, their hashed API tokens, pushed batches,
+Label Studio annotations received by webhook (latest state and every revision), and the
+Label Studio projects bound to vendors.
 
 One schema serves SQLite (the embedded default: WAL, a busy timeout, and ``BEGIN
 IMMEDIATE`` so that concurrent writers queue instead of deadlocking on a lock upgrade)
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from alignment_ci.monitor.queue import create_schema, make_engine as queue_engine, metadata as queue_metadata
 
 BATCH_STATUSES = ("received", "rejected", "pr_open", "gates_passed", "gates_failed", "merged", "failed")
 """``received``: accepted and being published; ``failed``: publishing failed (push again, it is
@@ -110,13 +112,41 @@ class LabelStudioAnnotation(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LabelStudioRevision(Base):
+    """One revision of a Label Studio annotation as delivered: ``revision`` is the annotation's
+    ``updated_at`` (``deleted`` for ANNOTATIONS_DELETED), so a replayed delivery hits the unique
+    constraint and changes nothing. ``queue`` is what completing the rater-queue task gave (JSON)."""
+
+    __tablename__ = "bridge_labelstudio_revisions"
+    __table_args__ = (UniqueConstraint("vendor_id", "annotation_id", "revision", name="uq_bridge_ls_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("bridge_vendors.id", ondelete="CASCADE"), index=True)
+    annotation_id: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelStudioProject(Base):
+    """A Label Studio project bound to the one vendor whose webhook credentials may write to it."""
+
+    __tablename__ = "bridge_labelstudio_projects"
+
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("bridge_vendors.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` (the rater queue's :func:`~alignment_ci.monitor.queue.make_engine`:
     psycopg 3 for ``postgresql://``; SQLite with WAL, a busy timeout and ``BEGIN IMMEDIATE``),
     with a connection pool large enough for the service's worker threads."""
     from sqlalchemy.engine import make_url
 
-    from alignment_ci.monitor.queue import make_engine as queue_engine
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
@@ -150,7 +180,6 @@ def make_read_engine(url: str, write_engine: Engine) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     """Create the bridge's tables and the rater queue's (idempotent)."""
-    from alignment_ci.monitor.queue import create_schema
 
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
@@ -162,7 +191,6 @@ def create_tables(engine: Engine) -> None:
 
 def drop_tables(engine: Engine) -> None:
     """Drop the bridge's and the queue's tables (tests start PostgreSQL databases afresh)."""
-    from alignment_ci.monitor.queue import metadata as queue_metadata
 
     queue_metadata.drop_all(engine)
     Base.metadata.drop_all(engine)

@@ -60,6 +60,13 @@ class ErrorDetail(BaseModel):
     detail: Any = Field(description="What was wrong and what to do.")
 
 
+class QueueTaskOutcome(BaseModel):
+    task_id: str | None = Field(description="The rater-queue task the Label Studio task carries (data.queue_task_id).")
+    completed: bool
+    answer: Any = Field(None, description="The answer recorded: a, b, tie or skip.")
+    reason: str | None = Field(None, description="Why the task was not completed.")
+
+
 class FieldError(BaseModel):
     """A request refused because of one of its fields or a limit (413, 422, 503)."""
 
@@ -70,11 +77,14 @@ class FieldError(BaseModel):
 
 
 class WebhookAnswer(BaseModel):
-    handled: bool = Field(description="False for actions other than ANNOTATION_CREATED / ANNOTATION_UPDATED.")
+    handled: bool = Field(description="False for actions other than ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED.")
     action: str | None
     annotation_id: int | None
     task_id: int | None
-    revisions: int = Field(description="How many deliveries of this annotation the bridge has stored.")
+    revisions: int = Field(description="How many distinct revisions (annotation id + updated_at) of this annotation the bridge has stored.")
+    duplicate: bool = Field(False, description="This revision (or deletion) was delivered before: nothing changed.")
+    deleted: list[int] = Field(default_factory=list, description="ANNOTATIONS_DELETED: the deletions newly recorded.")
+    queue_task: QueueTaskOutcome | None = Field(None, description="The rater-queue task this annotation completed (or why not).")
 
 
 class Health(BaseModel):

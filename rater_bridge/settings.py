@@ -15,6 +15,7 @@ DATABASE_URL_ENV = "ALIGNMENT_CI_BRIDGE_DATABASE_URL"
 def database_url(config: Config, environ: dict[str, str] | None = None) -> str:
     """``config.bridge.database_url`` (env ALIGNMENT_CI_BRIDGE_DATABASE_URL overrides); a relative
     SQLite path is resolved against the directory of alignment.yaml, and its directory created."""
+
     env = os.environ if environ is None else environ
     override = env.get(DATABASE_URL_ENV)
     if override:

@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .state import Bridge
+from alignment_ci.monitor.sla import batch_sla_record, vendor_sla
+
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor
+from .state import Bridge
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -31,7 +33,6 @@ def sla_records(bridge: Bridge, vendor: str | None = None) -> list[dict[str, Any
     """One SLA record per published batch (of ``vendor``, or of every vendor)."""
     import pandas as pd
 
-    from alignment_ci.monitor.sla import batch_sla_record
 
     with bridge.read_sessions() as s:
         query = (select(Batch, Vendor.name).join(Vendor, Vendor.id == Batch.vendor_id)
@@ -53,6 +54,5 @@ def sla_records(bridge: Bridge, vendor: str | None = None) -> list[dict[str, Any
 
 def bridge_sla(bridge: Bridge, vendor: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """``vendor_sla`` over the bridge's published batches, with the configured ``sla:`` targets."""
-    from alignment_ci.monitor.sla import vendor_sla
 
     return vendor_sla(sla_records(bridge, vendor), bridge.config.sla, now=now)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from .db import drop_tables, make_engine
 
 
 @contextmanager
@@ -46,7 +47,6 @@ def fresh_database_url(kind: str, directory: Any) -> str | None:
     url = os.environ.get(PG_URL_ENV)
     if not url:
         return None
-    from .db import drop_tables, make_engine
 
     engine = make_engine(url, pool_size=1, max_overflow=0)
     try:

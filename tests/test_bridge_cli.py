@@ -113,4 +113,5 @@ def test_bridge_group_is_mounted_through_its_entry_point():
     (entry,) = [e for e in entry_points(group="alignment_ci.commands") if e.name == "bridge"]
     assert entry.value == "rater_bridge.cli:app"
     group = typer.main.get_command(main_app)
-    assert set(group.commands["bridge"].commands) >= {"serve", "vendor", "mark", "sla"}
+    bridge = group.get_command(typer.Context(group), "bridge")
+    assert set(bridge.commands) >= {"serve", "vendor", "mark", "sla"}

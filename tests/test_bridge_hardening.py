@@ -218,8 +218,8 @@ def test_the_bridge_returns_expired_assignments_on_a_schedule(tmp_path: Path) ->
 def test_a_reader_limit_error_is_answered_with_its_status_and_setting(tmp_path: Path, monkeypatch) -> None:
     """The readers' limit exception (an InputError with setting, limit, line, http_status) maps to
     413/422 in the upload path, naming the setting; nothing is stored."""
-    from alignment_ci.data import validate as validate_module
     from alignment_ci.errors import InputError
+    from rater_bridge import batches as bridge_batches
 
     class Over(InputError):
         def __init__(self) -> None:
@@ -231,11 +231,26 @@ def test_a_reader_limit_error_is_answered_with_its_status_and_setting(tmp_path: 
         raise Over()
 
     e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path))
-    monkeypatch.setattr(validate_module, "validate_file", refuse)
+    monkeypatch.setattr(bridge_batches, "validate_file", refuse)  # the name the upload path calls
     r = e.push("acme", pairwise("deep"))
     assert r.status_code == 413, r.text
     (error,) = r.json()["errors"]
     assert error["kind"] == "limit_exceeded" and error["line"] == 3
     assert "validation.limits.max_depth" in error["message"]
     assert _store_files(e) == []
+    e.client.close()
+
+
+def test_a_row_nested_20000_deep_is_refused_by_the_bridge_and_nothing_is_stored(tmp_path: Path) -> None:
+    """Finding 1 through the bridge: the pyarrow reader never sees the row (it used to segfault the process)."""
+    e = make_env(tmp_path, fresh_database_url("sqlite", tmp_path))
+    good = pairwise("deep-real").decode().splitlines()
+    deep = '{"a":' + "[" * 20000 + "]" * 20000 + "}"
+    r = e.push("acme", ("\n".join([good[0], deep, *good[1:]]) + "\n").encode())
+    assert r.status_code in (413, 422), r.text
+    kinds = {(err["kind"], err["line"]) for err in r.json()["errors"]}
+    assert ("limit_exceeded", 2) in kinds, r.text
+    assert any("validation.limits.max_depth" in err["message"] for err in r.json()["errors"])
+    assert _store_files(e) == []
+    assert e.client.get("/healthz").status_code == 200  # the bridge is still up
     e.client.close()

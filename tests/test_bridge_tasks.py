@@ -12,7 +12,8 @@ from alignment_ci.monitor.settings import QueueSettings
 from rater_bridge.testing import fresh_database_url
 from tests.test_bridge import BridgeEnv, make_env
 
-PAYLOAD_KEYS = {"task_id", "phase", "dimension", "task_type", "prompt", "responses", "content_warning", "answer", "explanation"}
+PAYLOAD_KEYS = {"task_id", "phase", "dimension", "task_type", "prompt", "responses", "content_warning", "answer", "explanation",
+                "suggestion"}
 
 
 def _items(n: int, prefix: str = "item", **extra) -> list[dict]:

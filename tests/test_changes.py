@@ -13,7 +13,8 @@ from alignment_ci.config import load_config
 from alignment_ci.data.changes import changed_batches
 from alignment_ci.data.manifest import ingest_batch
 from alignment_ci.errors import InputError
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@example.com"}

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from alignment_ci.demo import run_demo
 
 
+@pytest.mark.slow  # the whole loop, about a third of the suite's time: `make test-slow`
 def test_demo_runs_end_to_end(tmp_path: Path):
     console = Console(record=True, width=120)
     summary = run_demo(tmp_path / "ws", console=console)
@@ -34,6 +36,11 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert (label["excluded"], label["after"]) == (sorted(PLANTED_BAD_RATERS), "pass")
     assert summary["training"]["reward"]["metrics"]["eval_accuracy"] >= 0.9
     assert summary["training"]["rerun_cached"] is True
+    critic = summary["critic"]  # the trained reward model as a critic on a new batch
+    assert critic["critic"]["kind"] == "run" and critic["critic"]["run_key"] == summary["training"]["reward"]["run_key"]
+    assert critic["found_in_top"] >= 0.8 * len(critic["planted_errors"]) > 0  # triage surfaces the planted errors
+    assert critic["anchoring_flagged"] == ["ls-7"]  # the planted always-accept rater r07 (Label Studio user 7), nobody else
+    assert critic["hints"] > 0 and critic["imported_rows_with_suggestion"] > 0  # safety: hints only; LS round trip
     gates = summary["gates"]
     assert gates["verdict"] == "pass" and gates["counts"]["fail"] == 0 and gates["counts"]["inconclusive"] == 0
     # the whole candidate against the production baseline

@@ -8,17 +8,21 @@ import typer
 from alignment_ci.cli import app
 
 
-def _command_paths(group, prefix: tuple[str, ...] = ()) -> list[str]:
-    paths = []
-    for name, command in group.commands.items():
+def _commands(group, prefix: tuple[str, ...] = ()) -> dict[str, object]:
+    """Every command by its full name; list_commands/get_command load cli.py's lazy entries."""
+    found: dict[str, object] = {}
+    ctx = typer.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if hasattr(command, "commands"):  # a group (typer vendors its own click)
-            paths += _command_paths(command, prefix + (name,))
+            found.update(_commands(command, prefix + (name,)))
         else:
-            paths.append(" ".join(("alignment-ci",) + prefix + (name,)))
-    return paths
+            found[" ".join(("alignment-ci",) + prefix + (name,))] = command
+    return found
 
 
-COMMANDS = _command_paths(typer.main.get_command(app))
+ALL = _commands(typer.main.get_command(app))
+COMMANDS = list(ALL)
 
 
 def test_cli_has_the_contract_commands():
@@ -36,6 +40,12 @@ def test_readme_starts_with_the_two_commands(repo_root):
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
     first_section = readme.split("\n## ", 2)[1]
     assert "make demo" in first_section and "make test" in first_section
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_text(command):
+    text = (ALL[command].help or "").strip()
+    assert len(text) >= 20, f"{command} has no help text (its function's docstring)"
 
 
 # --------------------------------------------------------------------------- the docs stay true

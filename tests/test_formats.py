@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from alignment_ci.config import Config
@@ -12,7 +14,8 @@ from alignment_ci.data.validate import validate_file
 from alignment_ci.errors import InputError
 from alignment_ci.formats.argilla import read_argilla_export
 from alignment_ci.formats.labelstudio import labeling_config, read_labelstudio_export
-from alignment_ci.quality.pairs import write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.quality.raters import rater_report
 
 RLHF_TASKS = [
     {
@@ -45,18 +48,19 @@ def test_labelstudio_rlhf_template_export(tmp_path):
     assert [(r["item_id"], r["rater_id"], r["choice"]) for r in rows] == [
         ("ls-task-101", "ls-7", "a"),
         ("ls-task-101", "ls-8", "b"),
-        ("ls-task-102", rows[2]["rater_id"], "a"),
+        ("ls-task-101", "ls-9", "skip"),  # the cancelled annotation: a skip, so the skip rate counts it
+        ("ls-task-102", rows[3]["rater_id"], "a"),
     ]
     # The e-mail never becomes a rater id: a pseudonym stands in.
-    assert rows[2]["rater_id"].startswith("rater-") and "bob" not in rows[2]["rater_id"]
+    assert rows[3]["rater_id"].startswith("rater-") and "bob" not in rows[3]["rater_id"]
     assert rows[0]["time_spent_s"] == 12.5 and rows[0]["labeled_at"] == "2025-01-02T10:00:00.000000Z"
-    assert rows[2]["is_gold"] is True and rows[2]["gold_choice"] == "a" and "is_gold" not in rows[0]
-    assert result.summary()["skipped_reasons"] == {"cancelled": 1, "ground truth (used as gold answer)": 1, "no annotations": 1}
+    assert rows[3]["is_gold"] is True and rows[3]["gold_choice"] == "a" and "is_gold" not in rows[0]
+    assert result.summary()["skipped_reasons"] == {"ground truth (used as gold answer)": 1, "no annotations": 1}
     path = tmp_path / "batch.jsonl"
     write_jsonl(rows, path)
     report = validate_file(path, Config())
     assert report.accepted, report.to_dict()["errors"]
-    assert report.rows == 3 and report.task_type == "pairwise"
+    assert report.rows == 4 and report.task_type == "pairwise"
 
 
 def test_labelstudio_generated_config_round_trip(tmp_path):
@@ -101,6 +105,34 @@ def test_labelstudio_config_rejects_a_dimension_not_judged_pairwise():
         labeling_config(config.taxonomy, "safety")
     with pytest.raises(InputError, match="'nope' is not in the taxonomy"):
         labeling_config(config.taxonomy, "nope")
+
+
+def test_cancelled_annotations_are_skips_that_count_in_the_skip_rate():
+    """One behaviour in code and README: a cancelled annotation is a `skip` row (it was dropped)."""
+    tasks = [{"id": 200 + i, "data": {"prompt": f"p{i}", "response_a": "x", "response_b": "y"},
+              "annotations": [{"id": 10 * i + 1, "completed_by": 1, "result": [
+                                  {"type": "choices", "from_name": "helpfulness", "value": {"choices": ["a"]}}]},
+                              {"id": 10 * i + 2, "completed_by": 2, "was_cancelled": i % 2 == 0,
+                               "result": [] if i % 2 == 0 else [
+                                   {"type": "choices", "from_name": "helpfulness", "value": {"choices": ["a"]}}]}]}
+             for i in range(4)]
+    rows = read_labelstudio_export(tasks, "b").rows
+    assert [(r["rater_id"], r["choice"]) for r in rows if r["rater_id"] == "ls-2"] == [
+        ("ls-2", "skip"), ("ls-2", "a"), ("ls-2", "skip"), ("ls-2", "a")]
+    raters = rater_report(pd.DataFrame(rows))["raters"]
+    assert raters["ls-2"]["skip_rate"] == 0.5 and raters["ls-1"]["skip_rate"] == 0.0
+
+
+def test_json_min_export_is_refused_with_what_to_export_instead():
+    """JSON_MIN (here as Label Studio 1.23.2 exported it) is flat and drops cancelled annotations and
+    the ground-truth flag: skips and gold would be lost silently. It used to fail with "has no 'data' object"."""
+    json_min = json.loads((Path(__file__).parent / "labelstudio" / "export-json-min.json").read_text())
+    assert {"annotator", "annotation_id"} <= json_min[0].keys() and "data" not in json_min[0]
+    with pytest.raises(InputError, match=r"^task 14: export as JSON \(not JSON_MIN\): JSON_MIN leaves out cancelled "
+                                         r"\(skipped\) annotations and ground-truth flags"):
+        read_labelstudio_export(json_min, "b")
+    with pytest.raises(InputError, match="task 12: has no 'data' object"):
+        read_labelstudio_export([{"id": 12, "annotations": []}], "b")
 
 
 def test_labelstudio_errors_name_the_task_and_annotation(tmp_path):
@@ -211,7 +243,7 @@ def test_cli_import_and_labelstudio_config(tmp_path):
     out = tmp_path / "batch.jsonl"
     result = runner.invoke(app, ["import", "labelstudio", str(export), "--batch-id", "ls-1", "--out", str(out), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["rows"] == 3 and len(out.read_text().splitlines()) == 3
+    assert json.loads(result.stdout)["rows"] == 4 and len(out.read_text().splitlines()) == 4  # with the skip row
     config = runner.invoke(app, ["labelstudio", "config", "--dimension", "safety"])
     assert config.exit_code == 0 and ET.fromstring(config.stdout).find("Choices").get("name") == "safety"
     argilla = tmp_path / "records.json"

@@ -106,7 +106,8 @@ def test_gold_set_from_a_label_batch_uses_its_gold_items(tmp_path):
 
 def test_gold_set_from_ingested_batches_in_the_store(tmp_path):
     from alignment_ci.data.manifest import ingest_batch
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
 
     config = Config()
     config._root = tmp_path

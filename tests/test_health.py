@@ -9,7 +9,8 @@ from alignment_ci.config import Config
 from alignment_ci.quality.health import label_health, without_raters
 from alignment_ci.quality.load import load_valid_batch
 from alignment_ci.report.render import render_health_markdown
-from alignment_ci.synth import PLANTED_BAD_RATERS, make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import PLANTED_BAD_RATERS, make_pairwise_batch
 
 from .test_cli import run_cli
 
@@ -64,6 +65,7 @@ def test_cli_health_markdown_and_json(batch):
     assert json.loads(js.stdout)["rows"] == 600
 
 
+@pytest.mark.slow  # end to end through CLI subprocesses: `make test-slow`
 def test_cli_quality_commands_follow_the_contract(batch, tmp_path):
     agreement = json.loads(run_cli("quality", "agreement", str(batch), "--format", "json", "--bootstrap", "20").stdout)
     for d in agreement["dimensions"].values():

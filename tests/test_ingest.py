@@ -12,7 +12,8 @@ from alignment_ci.data.manifest import ingest_batch, snapshot, verify_manifests
 from alignment_ci.errors import InputError
 from alignment_ci.lineage import LineageLog
 from alignment_ci.store import open_store
-from alignment_ci.synth import make_bad_batch_lines, make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_bad_batch_lines, make_pairwise_batch
 
 from .test_cli import run_cli
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
 
 from alignment_ci.config import Config
 from alignment_ci.errors import InputError
-from alignment_ci.quality.pairs import EXCLUSION_REASONS, training_pairs, write_jsonl
+from alignment_ci.quality.pairs import EXCLUSION_REASONS, training_pairs
 
 from .test_aggregate import likert, pairwise, ranking
 
@@ -77,13 +76,3 @@ def test_likert_items_pair_by_rating_within_a_prompt() -> None:
 def test_bradley_terry_is_not_a_pair_method() -> None:
     with pytest.raises(InputError, match="scores entities, not items"):
         training_pairs(batch(), "bradley-terry", Config())
-
-
-def test_write_jsonl_is_raw_utf8_one_object_per_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    rows = [{"prompt": "=HYPERLINK(\"x\") é", "chosen": "<b>a</b>", "rejected": "b"}, {"prompt": "2"}]
-    path = tmp_path / "out" / "pairs.jsonl"
-    assert write_jsonl(rows, path) == 2
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert json.loads(lines[0]) == rows[0]
-    assert "é" in lines[0] and "<b>a</b>" in lines[0]
-    assert [p.name for p in path.parent.iterdir()] == ["pairs.jsonl"]  # no temporary file left behind

@@ -270,7 +270,8 @@ def test_cli_queue_plan_enqueue_export_and_audit(tmp_path):
     from alignment_ci.commands import queue as queue_cmd
     from alignment_ci.config import load_config
     from alignment_ci.data.manifest import ingest_batch
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
 
     cfg_path = tmp_path / "alignment.yaml"
     cfg_path.write_text("bridge:\n  database_url: sqlite:///q.db\n")

@@ -24,7 +24,8 @@ from alignment_ci.report.html import render_html
 from alignment_ci.report.markdown import COMMENT_BUDGET, render_markdown, render_step_summary, utf16_len
 from alignment_ci.report.collect import build_report, collect_report_data
 from alignment_ci.store import open_store
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 
 HOSTILE = "=cmd|' /C calc'!A0 <script>alert(1)</script> ![x](http://evil) @org/team mallory@example.com"
 ZWJ = "\u200d"

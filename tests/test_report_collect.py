@@ -11,7 +11,8 @@ from alignment_ci.data.manifest import ingest_batch, snapshot
 from alignment_ci.report.markdown import render_markdown
 from alignment_ci.report.collect import collect_report_data
 from alignment_ci.store import open_store
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 
 
 def _record(key: str, stage: str, finished: str, snap: str, batches: list[dict], wall_s: float, backend: str = "local") -> dict:

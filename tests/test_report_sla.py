@@ -8,7 +8,8 @@ from alignment_ci.config import Config
 from alignment_ci.data.manifest import ingest_batch
 from alignment_ci.report.markdown import render_markdown
 from alignment_ci.report.collect import collect_report_data
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 
 
 def _report(tmp_path: Path, rows: list[dict], config: Config | None = None):

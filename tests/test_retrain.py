@@ -18,7 +18,8 @@ from alignment_ci.monitor import retrain as rt
 from alignment_ci.monitor.retrain import open_retrain_pr, retrain_check, set_training_snapshot
 from alignment_ci.monitor.settings import RetrainSettings
 from alignment_ci.store import open_store
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 from alignment_ci.train.runs import RUNS_KIND
 from tests.github_server import GitHubAPIServer, github_server  # noqa: F401
 

@@ -11,7 +11,8 @@ import pytest
 from alignment_ci.errors import ConfigError, InputError
 from alignment_ci.lineage import LineageLog
 from alignment_ci.rollout import controller as rc
-from alignment_ci.rollout.events import read_events, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.rollout.events import read_events
 from alignment_ci.rollout.plan import MetricSpec, RolloutPlan, StageSpec, parse_plan, plan_from_config
 from alignment_ci.rollout.routers.file import FileRouter
 from alignment_ci.rollout.simulator import TrafficSimulator, delayed_regression, healthy, regressed
@@ -78,7 +79,7 @@ def drive(store, router, events, scenario, plan, steps=20, rid="r1", seed=1, rat
     now = T0
     state = rc.start(store, rid, "v1", "v2", plan, router=router, now=now)
     for _ in range(steps):
-        write_jsonl(events, sim.emit(now, now + STEP, state["percent"]))
+        write_jsonl(sim.emit(now, now + STEP, state["percent"]), events, append=True)
         now += STEP
         state = rc.step(store, rid, events, router=router, now=now)
         if state["status"] in rc.TERMINAL or (stop_on_pause and state["status"] == "paused"):
@@ -163,7 +164,7 @@ def test_manual_approval_stage_pauses_until_promote(env):
     assert state["percent"] == 2.0
     assert "needs manual approval" in state["decision"]["reasons"][-1]
     # Further steps stay paused at the same weights.
-    write_jsonl(events, sim.emit(now, now + STEP, 2.0))
+    write_jsonl(sim.emit(now, now + STEP, 2.0), events, append=True)
     state = rc.step(store, "r1", events, router=router, now=now + STEP)
     assert state["status"] == "paused" and state["percent"] == 2.0
     state = rc.promote(store, "r1", router=router, actor="release-manager", now=now + 2 * STEP)
@@ -193,7 +194,7 @@ def test_resume_after_a_crash_applies_each_decision_exactly_once(env, crashing):
     killer = crashing(router.path, router.written)  # same file, same write log; dies in apply
     now = T0
     for _ in range(10):  # step stage 1 until the promotion, whose apply is killed
-        write_jsonl(events, sim.emit(now, now + STEP, 2.0))
+        write_jsonl(sim.emit(now, now + STEP, 2.0), events, append=True)
         now += STEP
         try:
             rc.step(store, "r1", events, router=killer, now=now)
@@ -214,7 +215,7 @@ def test_resume_after_a_crash_applies_each_decision_exactly_once(env, crashing):
     assert router.written == [0, crashed_seq]  # each weight-changing decision written exactly once
     # A second resume, and the next step at the same stage, write nothing again.
     assert rc.resume(store, "r1", router=router, now=now + timedelta(seconds=40))["resumed"] is False
-    write_jsonl(events, sim.emit(now, now + STEP, 10.0))
+    write_jsonl(sim.emit(now, now + STEP, 10.0), events, append=True)
     state = rc.step(store, "r1", events, router=router, now=now + STEP)
     assert state["stage"] == 1 and state["outcome"] == "continue"
     assert router.written == [0, crashed_seq]
@@ -293,7 +294,7 @@ def test_events_reader_reports_file_and_line(tmp_path):
 
 def test_events_from_jsonl_parquet_and_the_store_are_deduplicated(tmp_path):
     rows = TrafficSimulator(healthy(), seed=3).emit(T0, T0 + timedelta(minutes=1), 10.0)
-    write_jsonl(tmp_path / "a.jsonl", rows[:600])
+    write_jsonl(rows[:600], tmp_path / "a.jsonl")
     frame = pd.DataFrame(rows[400:])
     frame.to_parquet(tmp_path / "b.parquet")
     store = FileStore(tmp_path / "store")

@@ -12,7 +12,8 @@ from alignment_ci.config import Config
 from alignment_ci.data.manifest import ingest_batch
 from alignment_ci.errors import InputError, IntegrityError
 from alignment_ci.lineage import open_lineage
-from alignment_ci.synth import make_pairwise_batch, write_jsonl
+from alignment_ci.jsonl import write_jsonl
+from alignment_ci.synth import make_pairwise_batch
 from alignment_ci.train import runs
 from alignment_ci.train.backends import modal as modal_backend
 
@@ -151,6 +152,7 @@ def test_modal_without_credentials_fails_fast(workspace, monkeypatch):
     assert time.perf_counter() - started < 30  # the subprocess start dominates; modal's own client retries ~60 s
 
 
+@pytest.mark.slow  # end to end through CLI subprocesses: `make test-slow`
 def test_cli_train_prints_the_contract_record_and_caches(workspace):
     (workspace / "alignment.yaml").write_text("training:\n  reward: {max_steps: 3}\n")
     first = run_cli("train", "--stage", "reward", "--format", "json", cwd=workspace)

@@ -462,9 +462,11 @@ def test_unreadable_inputs_raise_input_error(tmp_path):
     (tmp_path / "batch.xlsx").write_bytes(b"PK")
     with pytest.raises(InputError, match="extension"):
         validate_file(tmp_path / "batch.xlsx", CONFIG)
+    # An unreadable batch file is a rejected batch (exit 1), as an empty JSONL file is.
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
-    with pytest.raises(InputError, match="Parquet"):
-        validate_file(tmp_path / "bad.parquet", CONFIG)
+    report = validate_file(tmp_path / "bad.parquet", CONFIG)
+    assert not report.accepted and [e.kind for e in report.errors] == ["invalid_parquet"]
+    assert "not a readable Parquet file" in report.errors[0].message and report.errors[0].line == 1
 
 
 def test_format_override(tmp_path):

@@ -85,7 +85,8 @@ def _git(ws: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> dict:
     """An alignment repo: main (gates, config) and a vendor branch adding one batch manifest."""
-    from alignment_ci.synth import make_pairwise_batch, write_jsonl
+    from alignment_ci.jsonl import write_jsonl
+    from alignment_ci.synth import make_pairwise_batch
 
     ws = tmp_path_factory.mktemp("pristine") / "repo"
     ws.mkdir()
@@ -145,6 +146,7 @@ def pr_run(pristine, tmp_path_factory) -> dict:
 # --------------------------------------------------------------------------- the PR workflow
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_pr_replay_runs_every_job_and_passes(pr_run):
     r = pr_run["result"]
     assert {name: job.result for name, job in r.jobs.items()} == {
@@ -154,6 +156,7 @@ def test_pr_replay_runs_every_job_and_passes(pr_run):
     assert r["quality"].environment is None and r["report"].environment is None
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_validate_outputs_only_the_changed_batch(pr_run):
     out = pr_run["result"]["validate"].outputs
     assert out["count"] == "1"
@@ -168,6 +171,7 @@ def test_validate_outputs_only_the_changed_batch(pr_run):
     assert hashlib.sha256(fetched.read_bytes()).hexdigest() in manifest
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_quality_reports_the_planted_raters(pr_run):
     out = pr_run["result"]["quality"].outputs
     health = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "batches" / f"{BATCH}.health.json").read_text())
@@ -176,6 +180,7 @@ def test_quality_reports_the_planted_raters(pr_run):
     assert "flagged" in pr_run["result"]["quality"].summary.lower()
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_train_records_the_pipeline_as_one_candidate_and_gate_judges_it(pr_run):
     train = pr_run["result"]["train"]
     assert train.outputs["cached"] == "false"
@@ -199,6 +204,7 @@ def test_train_records_the_pipeline_as_one_candidate_and_gate_judges_it(pr_run):
 MUST_RUN = ("gold", "calibration", "regression", "safety", "policy_health", "policy_winrate", "label_quality")
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_the_decisive_gates_ran_for_the_candidate(pr_run):
     gates = json.loads((pr_run["ws"] / ".alignment-ci" / "out" / "gates" / "gate.json").read_text())
     outcomes: dict[str, list[str]] = {}
@@ -212,6 +218,7 @@ def test_the_decisive_gates_ran_for_the_candidate(pr_run):
     assert regression["details"]["mode"] == "reward_model" and regression["details"]["n"] >= 20
 
 
+@pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
 def test_report_is_published_to_the_local_forge_with_the_status(pr_run):
     ws, head = pr_run["ws"], pr_run["head"]
     report = pr_run["result"]["report"]

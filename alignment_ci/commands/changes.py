@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..data.changes import changed_batches
 
 app = typer.Typer(help="Label batches changed between two commits.", no_args_is_help=True)
 
@@ -27,7 +28,6 @@ def manifest_changed(
     format: FormatOpt = Format.text,
 ) -> None:
     """List batch manifests added or modified in BASE...HEAD; with --fetch, also fetch their data."""
-    from ..data.changes import changed_batches
 
     result = changed_batches(_config(config), base, head, fetch_to=fetch)
     emit(result, format, _render)

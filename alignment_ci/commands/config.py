@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..config import config_to_dict
 
 app = typer.Typer(help="Show the resolved alignment.yaml.", no_args_is_help=True)
 
@@ -14,7 +15,6 @@ def config_show(config: ConfigOpt = None, format: FormatOpt = Format.text) -> No
     """Print the resolved configuration (the file merged over the built-in defaults)."""
     import yaml
 
-    from ..config import config_to_dict
 
     data = config_to_dict(_config(config))
     if format is Format.json:

@@ -10,6 +10,8 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..errors import InputError
+from ..monitor.cost import cost_estimate, cost_markdown, plan_label_counts, run_gpu_usage
 
 app = typer.Typer(help="Cost of a planned batch (annotation) and of a training run (GPU).", invoke_without_command=True)
 
@@ -31,12 +33,9 @@ def cost(
     """Annotation cost = items x labels per item x price per label (+ gold); GPU cost = GPU-hours x price."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..errors import InputError
-    from ..monitor.cost import cost_estimate, cost_markdown, plan_label_counts, run_gpu_usage
-    from ..monitor.settings import CostModelSettings, section
 
     cfg = _config(config)
-    model = section(cfg, "cost_model", CostModelSettings)
+    model = cfg.cost_model
 
     def load(path: Path) -> dict:
         try:

@@ -9,6 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out, render_problems
+from ..config import Scale
+from ..data.columns import parse_map
+from ..data.manifest import ingest_batch, snapshot, verify_manifests
+from ..data.validate import validate_file
+from ..errors import InputError
+from ..report.console import render_ingest, render_issues
 from . import changes, exclude
 
 manifest_app = typer.Typer(help="Dataset manifests: verify them, hash the snapshot.", no_args_is_help=True)
@@ -26,7 +32,6 @@ def _with_map(cfg, values: list[str] | None):
     """The config with ``--map`` pairs added to ``validation.column_map``."""
     if not values:
         return cfg
-    from ..data.columns import parse_map
 
     merged = {**cfg.validation.column_map, **parse_map(values)}
     return cfg.model_copy(update={"validation": cfg.validation.model_copy(update={"column_map": merged})})
@@ -41,9 +46,6 @@ def validate(
     format: FormatOpt = Format.text,
 ) -> None:
     """Validate a label batch against the data contract. Exit 0 accepted, 1 rejected, 2 input error."""
-    from ..config import Scale
-    from ..data.validate import validate_file
-    from ..errors import InputError
 
     cfg = _with_map(_config(config), column_map)
     parsed_scale = None
@@ -58,8 +60,6 @@ def validate(
 
 
 def _render_validation(file: Path, report) -> None:
-    from ..report.console import render_issues
-
     render_issues(out, file, report)
 
 
@@ -72,7 +72,6 @@ def ingest(
     format: FormatOpt = Format.text,
 ) -> None:
     """Validate, store by sha256 and write datasets_manifest/batches/VENDOR/BATCH.yaml."""
-    from ..data.manifest import ingest_batch
 
     result = ingest_batch(file, vendor, _with_map(_config(config), column_map), task_type=task_type)
     emit(result.to_dict(), format, lambda _: _render_ingest(file, result))
@@ -80,15 +79,12 @@ def ingest(
 
 
 def _render_ingest(file: Path, result) -> None:
-    from ..report.console import render_ingest
-
     render_ingest(out, file, result)
 
 
 @manifest_app.command("verify")
 def manifest_verify(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Check every manifest against the store (blob present, hash and row count match)."""
-    from ..data.manifest import verify_manifests
 
     result = verify_manifests(_config(config))
     emit(result, format, lambda r: render_problems(r, "manifests"))
@@ -98,7 +94,6 @@ def manifest_verify(config: ConfigOpt = None, format: FormatOpt = Format.text) -
 @manifest_app.command("snapshot")
 def manifest_snapshot(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Print the dataset snapshot hash: sha256 over the sorted batch hashes."""
-    from ..data.manifest import snapshot
 
     result = snapshot(_config(config))
     emit(result, format, lambda r: out.print(r["snapshot"]))

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import Format, FormatOpt, emit, err, out
+from ..demo import run_demo
 
 
 def demo(
@@ -15,7 +16,6 @@ def demo(
     format: FormatOpt = Format.text,
 ) -> None:
     """Run the whole loop on embedded defaults in a throwaway workspace."""
-    from ..demo import run_demo
 
     summary = run_demo(workdir, console=err if format is Format.json else out)
     if format is Format.json:

@@ -10,6 +10,10 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, emit, err, out
+from ..evals.scoring import check_model_dir
+from ..gating.context import GateOptions
+from ..gating.results import summary_lines
+from ..gating.runner import report_to_dict, run_gates
 
 app = typer.Typer(help="Run the built-in gates and gates/ on the candidate and exit with the verdict.", invoke_without_command=True)
 
@@ -37,10 +41,6 @@ def gate(
 ) -> None:
     """Run the built-in gates and the repository's gates/ on the candidate (reward model, reference and policy) against
     the production baseline; write the results (JSON + JUnit) and exit 0 (pass) or 1 (blocked)."""
-    from ..evals.scoring import check_model_dir
-    from ..gating.context import GateOptions
-    from ..gating.results import summary_lines
-    from ..gating.runner import report_to_dict, run_gates
 
     for path, flag in ((candidate_rm, "--candidate-rm"), (candidate_policy, "--candidate-policy"),
                        (baseline_rm, "--baseline-rm"), (baseline_policy, "--baseline-policy")):

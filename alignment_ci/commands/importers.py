@@ -9,9 +9,16 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..cli_common import err
+from ..data.validate import validate_file
+from ..errors import InputError
+from ..formats.argilla import read_argilla_export
+from ..formats.labelstudio import labeling_config, read_labelstudio_export
+from ..formats.labelstudio import load_export
+from ..jsonl import write_jsonl
 
 app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
-labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy.", no_args_is_help=True)
+labelstudio_app = typer.Typer(help="Label Studio: the labeling config generated from the taxonomy; a project connected to the bridge.", no_args_is_help=True)
 
 BatchOpt = Annotated[str, typer.Option("--batch-id", "-b", help="batch_id written on every row.")]
 DimensionOpt = Annotated[Optional[str], typer.Option("--dimension", "-d", help="Dimension of the judgments (default: the taxonomy's default).")]
@@ -21,8 +28,6 @@ ChoiceMapOpt = Annotated[Optional[list[str]], typer.Option("--choice-map", help=
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from ..errors import InputError
-
     out_map: dict[str, str] = {}
     for v in values or []:
         key, sep, val = v.partition("=")
@@ -34,7 +39,6 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
 
 def _dimension(cfg, dimension: str | None) -> str:
     """``--dimension`` if the taxonomy has it (default: the taxonomy's default), else a usage error."""
-    from ..errors import InputError
 
     if dimension is None:
         return cfg.taxonomy.default_dimension
@@ -53,8 +57,6 @@ def _write(result, out_path: Path, format: Format, source: Path, cfg=None, sourc
     error, the line of the converted batch and the export's record it came from (exit 1)."""
     import os
 
-    from ..errors import InputError
-    from ..quality.pairs import write_jsonl
 
     if not result.rows:
         raise InputError(f"{source}: no usable judgments ({result.summary()['skipped_reasons'] or 'empty export'})")
@@ -63,8 +65,6 @@ def _write(result, out_path: Path, format: Format, source: Path, cfg=None, sourc
     write_jsonl(result.rows, tmp)
     try:
         if cfg is not None:
-            from ..data.validate import validate_file
-
             report = validate_file(tmp, cfg, fmt="jsonl")
             if not report.accepted:
                 errors = []
@@ -88,8 +88,6 @@ def _write(result, out_path: Path, format: Format, source: Path, cfg=None, sourc
 
 
 def _render_rejected(data) -> None:
-    from ..cli_common import err
-
     err.print(f"{escape(data['export'])}: {len(data['errors'])} error(s) in the converted batch; nothing written to "
               f"{escape(data['out'])}")
     for e in data["errors"][:50]:
@@ -100,7 +98,6 @@ def _render_rejected(data) -> None:
 
 def _labelstudio_source(export: Path):
     """Row → "Label Studio task 1001, rater ls-7": the task an imported row came from."""
-    from ..formats.labelstudio import load_export
 
     tasks: dict[str, str] = {}
     try:
@@ -129,12 +126,11 @@ def import_labelstudio(
     format: FormatOpt = Format.text,
 ) -> None:
     """Pairwise judgments of a Label Studio export as a canonical batch (cancelled annotations skipped)."""
-    from ..formats.labelstudio import read_labelstudio_export
 
     cfg = _config(config)
     result = read_labelstudio_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _labelstudio_source(export))
 
@@ -152,12 +148,11 @@ def import_argilla(
     format: FormatOpt = Format.text,
 ) -> None:
     """Rating, label or ranking responses of an Argilla v2 export as a canonical batch (submitted only)."""
-    from ..formats.argilla import read_argilla_export
 
     cfg = _config(config)
     result = read_argilla_export(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
-        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"),
+        question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
     _write(result, out_path, format, export, cfg, _argilla_source)
 
@@ -170,7 +165,6 @@ def labelstudio_config(
     format: FormatOpt = Format.text,
 ) -> None:
     """Label Studio labeling config for pairwise judgments on one dimension (hotkeys 1/2/3, s to skip)."""
-    from ..formats.labelstudio import labeling_config
 
     cfg = _config(config)
     xml = labeling_config(cfg.taxonomy, dimension)

@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out, render_problems
+from ..errors import InputError
+from ..lineage import open_lineage
+from ..report.console import render_lineage
 
 app = typer.Typer(help="The hash-chained lineage log.", no_args_is_help=True)
 
@@ -18,7 +21,6 @@ def lineage_verify(
     format: FormatOpt = Format.text,
 ) -> None:
     """Check the lineage log's hash chain: any edited, dropped or reordered entry fails."""
-    from ..lineage import open_lineage
 
     result = open_lineage(_config(config)).verify(expected_head).to_dict()
     emit(result, format, lambda r: render_problems(r, "lineage entries"))
@@ -32,17 +34,12 @@ def lineage_show(
     format: FormatOpt = Format.text,
 ) -> None:
     """Walk the lineage log back from SUBJECT to the batches and raters it came from."""
-    from ..lineage import open_lineage
 
     entries = [e.to_dict() for e in open_lineage(_config(config)).walk(subject)]
     if not entries:
-        from ..errors import InputError
-
         raise InputError(f"no lineage entry names {subject!r}")
     emit({"subject": subject, "entries": entries}, format, _render_lineage)
 
 
 def _render_lineage(data: dict) -> None:
-    from ..report.console import render_lineage
-
     render_lineage(out, data)

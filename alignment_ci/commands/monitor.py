@@ -9,6 +9,13 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..jsonl import write_jsonl
+from ..monitor.embeddings import load_embedder
+from ..monitor.events import read_production_events
+from ..monitor.planner import Plan, queue_items
+from ..monitor.queue import enqueue as add, open_queue, session_scope
+from ..monitor.triage import triage
+from ..store import open_store
 
 app = typer.Typer(help="Production monitoring: failure signals and triage into the rater queue.", no_args_is_help=True)
 
@@ -23,15 +30,9 @@ def ingest(
     format: FormatOpt = Format.text,
 ) -> None:
     """Detect failure signals, group near-duplicate prompts, rank by severity x frequency x customer value."""
-    from ..monitor.embeddings import load_embedder
-    from ..monitor.events import read_production_events
-    from ..monitor.settings import MonitorSettings, section
-    from ..monitor.triage import triage
-    from ..quality.pairs import write_jsonl
-    from ..store import open_store
 
     cfg = _config(config)
-    settings = section(cfg, "monitor", MonitorSettings)
+    settings = cfg.monitor
     store = open_store(cfg) if any(e.startswith("store:") for e in events) else None
     frame = read_production_events(events, store=store)
     result = triage(frame, load_embedder(settings.embedding_model), settings, dimensions=cfg.taxonomy.names,
@@ -41,9 +42,6 @@ def ingest(
     write_jsonl(result.user_links, links_path)
     summary = {**result.stats, "out": str(out_path), "links": str(links_path), "enqueued": None}
     if enqueue:
-        from ..monitor.planner import Plan, queue_items
-        from ..monitor.queue import enqueue as add, open_queue, session_scope
-
         plan = Plan(budget=len(result.items), shares={}, allocation={}, items=result.items)
         with session_scope(open_queue(cfg)) as s:
             summary["enqueued"] = add(s, queue_items(plan), default_dimension=cfg.taxonomy.default_dimension).to_dict()["enqueued"]

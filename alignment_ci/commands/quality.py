@@ -12,6 +12,17 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..jsonl import write_jsonl
+from ..quality import agreement_report, calibrate_likert, gold_accuracy_drift, rater_report
+from ..quality.adjudicate import adjudication_list
+from ..quality.aggregate import aggregate
+from ..quality.critic import read_ranking
+from ..quality.health import label_health
+from ..quality.load import load_valid_batch
+from ..quality.pairs import training_pairs
+from ..quality.raters import reliability_scores
+from ..report import console as reporting
+from ..report.render import render_health_markdown
 
 app = typer.Typer(help="Label quality: agreement, raters, aggregation, health, training pairs.", no_args_is_help=True)
 
@@ -35,8 +46,6 @@ TaskTypeOpt = Annotated[Optional[str], typer.Option("--task-type", "-t", help="E
 
 
 def _batch(file: Path, cfg, task_type: str | None = None):
-    from ..quality.load import load_valid_batch
-
     return load_valid_batch(file, cfg, task_type=task_type)
 
 
@@ -51,7 +60,6 @@ def quality_agreement(
     format: FormatOpt = Format.text,
 ) -> None:
     """Inter-rater agreement per dimension: Krippendorff's alpha, Fleiss', Cohen's kappa, % agreement."""
-    from ..quality import agreement_report
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -63,7 +71,6 @@ def quality_agreement(
 @app.command("raters")
 def quality_raters(file: BatchArg, task_type: TaskTypeOpt = None, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Per-rater reliability: gold accuracy, agreement with consensus, speed, position bias, flags."""
-    from ..quality import rater_report
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -81,8 +88,6 @@ def quality_aggregate(
     format: FormatOpt = Format.json,
 ) -> None:
     """Aggregate judgments: majority, reliability-weighted, Dawid-Skene, Bradley-Terry or Borda."""
-    from ..quality.aggregate import aggregate
-    from ..quality.raters import reliability_scores
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -95,17 +100,17 @@ def quality_aggregate(
 def quality_adjudicate(
     file: BatchArg,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write the adjudication list to.")],
+    ranking: Annotated[Optional[Path], typer.Option("--ranking", help="A critic ranking (`critic triage --out`): add the items contradicting a confident critic and order by it.")] = None,
     task_type: TaskTypeOpt = None,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
     """Write items whose judgments disagree on a critical dimension, with the competing judgments."""
-    from ..quality.adjudicate import adjudication_list
-    from ..quality.pairs import write_jsonl
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
-    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance)
+    items = adjudication_list(df, cfg, likert_tolerance=cfg.quality.adjudication_likert_tolerance,
+                              ranking=read_ranking(ranking) if ranking else None)
     write_jsonl(items, out_file)
     result = {"items": len(items), "out": str(out_file)}
     emit(result, format, lambda r: out.print(f"{r['items']} item(s) need adjudication → {escape(r['out'])}"))
@@ -122,8 +127,6 @@ def quality_pairs(
     format: FormatOpt = Format.text,
 ) -> None:
     """Training pairs in TRL's format (prompt, chosen, rejected, weight + lineage fields)."""
-    from ..quality.pairs import training_pairs, write_jsonl
-    from ..quality.raters import reliability_scores
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -147,8 +150,6 @@ def quality_health(
     format: Annotated[HealthFormat, typer.Option("--format", "-f", help="text, json, or markdown (the PR report's section).")] = HealthFormat.text,
 ) -> None:
     """The label-health summary a reviewer reads first (JSON, or the PR report's Markdown)."""
-    from ..quality.health import label_health
-    from ..report.render import render_health_markdown
 
     cfg = _config(config)
     df, report = _batch(file, cfg, task_type)
@@ -173,7 +174,6 @@ def quality_calibrate(
     format: FormatOpt = Format.json,
 ) -> None:
     """Re-anchor likert ratings per cohort and per rater against gold items; prints the adjustments."""
-    from ..quality import calibrate_likert
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -189,7 +189,6 @@ def quality_drift(
     format: FormatOpt = Format.json,
 ) -> None:
     """Drift of each rater's gold accuracy over time (labeled_at)."""
-    from ..quality import gold_accuracy_drift
 
     cfg = _config(config)
     df, _ = _batch(file, cfg, task_type)
@@ -197,6 +196,4 @@ def quality_drift(
 
 
 def _render(name: str, data: Any) -> None:
-    from ..report import console as reporting
-
     getattr(reporting, name)(out, data)

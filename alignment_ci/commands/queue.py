@@ -10,13 +10,21 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..errors import InputError
+from ..jsonl import read_objects, write_jsonl
+from ..monitor.audit import audit_candidates, audit_error_rates, audit_errors, merged_labels
+from ..monitor.embeddings import load_embedder
+from ..monitor.events import read_production_events
+from ..monitor.planner import bucket_shares, plan_batch, queue_items, rank_uncertain
+from ..monitor.queue import enqueue as add, export_queue, open_queue, queue_stats, session_scope
+from ..quality.critic import read_ranking
+from ..quality.load import load_valid_batch
+from ..textsafety import redact_pii
 
 app = typer.Typer(help="The labeling queue: plan a budget across buckets, export, audit merged labels.", no_args_is_help=True)
 
 
 def _jsonl(path: Path | None) -> list[dict[str, Any]]:
-    from ..jsonl import read_objects
-
     return [] if path is None else [row for _, row in read_objects(path)]
 
 
@@ -24,14 +32,12 @@ def _traffic_candidates(sources: list[str]) -> list[dict[str, Any]]:
     """Random drift candidates: served responses of users who did not opt out."""
     import hashlib
 
-    from ..monitor.events import read_production_events
 
     events = read_production_events(sources)
     out_rows = []
     for e in events.to_dict("records"):
         if e.get("opted_out") or not isinstance(e.get("prompt"), str) or not isinstance(e.get("response"), str):
             continue
-        from ..textsafety import redact_pii
 
         out_rows.append({
             "item_id": "traffic-" + hashlib.sha256(str(e["request_id"]).encode()).hexdigest()[:16],
@@ -52,20 +58,18 @@ def plan(
     traffic: Annotated[Optional[list[str]], typer.Option("--traffic", help="Production events to draw random drift samples from (repeatable).")] = None,
     edge: Annotated[Optional[Path], typer.Option("--edge", help="Edge-case candidates (JSONL with item_id, prompt, responses, reason).")] = None,
     audit: Annotated[bool, typer.Option("--audit/--no-audit", help="Re-review a random sample of merged labels.")] = True,
+    audit_ranking: Annotated[Optional[Path], typer.Option("--audit-ranking", help="A critic ranking (`critic triage --out`): audit the most suspicious merged labels first instead of a random sample.")] = None,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The plan (JSON, with every item's bucket and reason).")] = Path("plan.json"),
     enqueue: Annotated[bool, typer.Option("--enqueue", help="Add the planned items to the rater queue.")] = False,
     config: ConfigOpt = None,
     format: FormatOpt = Format.text,
 ) -> None:
     """Split the labeling budget across buckets (default 40% failures, 30% uncertain, 20% random, 10% edge + audit)."""
-    from ..errors import InputError
-    from ..monitor.planner import bucket_shares, plan_batch, queue_items, rank_uncertain
-    from ..monitor.settings import MonitorSettings, PlannerSettings, section
 
     if budget is None:
         raise InputError("--budget is required: the number of items to label")
     cfg = _config(config)
-    settings = section(cfg, "planner", PlannerSettings)
+    settings = cfg.planner
     shares = bucket_shares(cfg.sampling.budget, settings.audit_share if audit else 0.0)
     if not audit:
         shares.pop("audit", None)
@@ -76,18 +80,15 @@ def plan(
         candidates = _jsonl(pool)
         embedder = None
         if not all(c.get("rm_margin") is not None for c in candidates) or settings.uncertainty == "embedding-bt":
-            from ..monitor.embeddings import load_embedder
-
-            embedder = load_embedder(section(cfg, "monitor", MonitorSettings).embedding_model)
+            embedder = load_embedder(cfg.monitor.embedding_model)
         pools["uncertain"] = rank_uncertain(candidates, labeled=_jsonl(labeled), embedder=embedder, settings=settings)
     if traffic:
         pools["random"] = _traffic_candidates(traffic)
     if edge:
         pools["edge"] = _jsonl(edge)
     if "audit" in shares:
-        from ..monitor.audit import audit_candidates, merged_labels
-
-        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed)
+        pools["audit"] = audit_candidates(merged_labels(cfg), n=max(1, budget), seed=settings.seed,
+                                          ranking=read_ranking(audit_ranking) if audit_ranking else None)
     pools = {k: v for k, v in pools.items() if k in shares}
     result = plan_batch(budget, pools, shares, settings)
     data = result.to_dict()
@@ -95,8 +96,6 @@ def plan(
     out_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     summary = result.to_dict(with_items=False) | {"out": str(out_path), "enqueued": None}
     if enqueue:
-        from ..monitor.queue import enqueue as add, open_queue, session_scope
-
         with session_scope(open_queue(cfg)) as s:
             summary["enqueued"] = add(s, queue_items(result), default_dimension=cfg.taxonomy.default_dimension).to_dict()["enqueued"]
     emit(summary, format, lambda s: out.print(
@@ -116,20 +115,18 @@ def export(
     format: FormatOpt = Format.text,
 ) -> None:
     """Write the rater queue (expedited first, then by priority) as JSONL; gold answers are never exported."""
-    from ..monitor.queue import export_queue, open_queue, session_scope
-    from ..quality.pairs import write_jsonl
 
     cfg = _config(config)
     with session_scope(open_queue(cfg)) as s:
         rows = export_queue(s, status=status or ("queued", "released"), bucket=bucket, dimension=dimension, limit=limit)
-    n = write_jsonl(rows, out_path)
+    write_jsonl(rows, out_path)
+    n = len(rows)
     emit({"items": n, "out": str(out_path)}, format, lambda r: out.print(f"exported {r['items']} queue items to {escape(r['out'])}"))
 
 
 @app.command("stats")
 def stats(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Queue items by status and bucket."""
-    from ..monitor.queue import open_queue, queue_stats, session_scope
 
     with session_scope(open_queue(_config(config))) as s:
         data = queue_stats(s)
@@ -148,9 +145,6 @@ def audit(
     format: FormatOpt = Format.text,
 ) -> None:
     """Audit error rate per vendor and per error mode, from blind re-reviews of merged labels."""
-    from ..errors import InputError
-    from ..monitor.audit import audit_error_rates, audit_errors
-    from ..quality.load import load_valid_batch
 
     cfg = _config(config)
     try:

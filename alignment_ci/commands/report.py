@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..report.collect import build_report
 
 app = typer.Typer(help="Render the PR report and publish it to the forge.", invoke_without_command=True)
 
@@ -30,7 +31,6 @@ def report(
     """Render the report; parts that did not run show as "not run". Exit 0 when rendered (the gate verdict is reported, not enforced)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..report.collect import build_report
 
     result = build_report(
         _config(config), out_dir=out_dir, gate_results=gate_results, evals=evals, batches=batch or [],

@@ -9,6 +9,9 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..forge import open_forge
+from ..monitor.retrain import open_retrain_pr, retrain_check
+from ..store import open_store
 
 app = typer.Typer(help="Retrain trigger: new merged labels (or a schedule) open a PR bumping the training snapshot.", no_args_is_help=True)
 ScheduleOpt = Annotated[bool, typer.Option("--schedule", help="A scheduled run: retrain when there is any new label.")]
@@ -24,25 +27,18 @@ def _render(d: dict) -> None:
 @app.command("check")
 def check(schedule: ScheduleOpt = False, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Say whether a retrain is due and why (merged labels since the last training snapshot)."""
-    from ..monitor.retrain import retrain_check
-    from ..monitor.settings import RetrainSettings, section
-    from ..store import open_store
 
     cfg = _config(config)
-    decision = retrain_check(cfg, store=open_store(cfg), schedule=schedule, settings=section(cfg, "retrain", RetrainSettings))
+    decision = retrain_check(cfg, store=open_store(cfg), schedule=schedule, settings=cfg.retrain)
     emit(decision.to_dict(), format, _render)
 
 
 @app.command("open")
 def open_pr(schedule: ScheduleOpt = False, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """When a retrain is due, open (or update) the pull request that bumps training.dataset.snapshot."""
-    from ..forge import open_forge
-    from ..monitor.retrain import open_retrain_pr, retrain_check
-    from ..monitor.settings import RetrainSettings, section
-    from ..store import open_store
 
     cfg = _config(config)
-    settings = section(cfg, "retrain", RetrainSettings)
+    settings = cfg.retrain
     decision = retrain_check(cfg, store=open_store(cfg), schedule=schedule, settings=settings)
     data = decision.to_dict()
     data["pull_request"] = None

@@ -10,6 +10,12 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
+from ..errors import InputError
+from ..jsonl import write_jsonl
+from ..rollout import controller, simulator
+from ..rollout.deployments import publish as publish_deployment
+from ..rollout.plan import plan_from_config
+from ..rollout.routers import make_router
 
 app = typer.Typer(help="Staged rollout: canary 2% → 10% → 50% → 100% with automatic rollback.", no_args_is_help=True)
 
@@ -21,8 +27,6 @@ NowOpt = Annotated[Optional[str], typer.Option("--now", help="Decision time, ISO
 
 
 def _now(value: str | None) -> datetime | None:
-    from ..errors import InputError
-
     if value is None:
         return None
     try:
@@ -34,8 +38,6 @@ def _now(value: str | None) -> datetime | None:
 
 def _finish(config, store, result: dict[str, Any], publish: bool, format: Format) -> None:
     if publish:
-        from ..rollout.deployments import publish as publish_deployment
-
         result = {**result, "deployment": publish_deployment(config, store, result)}
     emit(result, format, _render)
     if result.get("status") == "rolled_back" or result.get("outcome") == "rollback":
@@ -89,8 +91,6 @@ def start(
 
     A candidate an earlier rollout rolled back is refused unless --force --reason (recorded).
     """
-    from ..rollout import controller
-    from ..rollout.plan import plan_from_config
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
@@ -109,7 +109,6 @@ def step(
     format: FormatOpt = Format.text,
 ) -> None:
     """Analyse candidate vs baseline events and decide: promote, continue, rollback or inconclusive. Exit 1 on rollback."""
-    from ..rollout import controller
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
@@ -119,7 +118,6 @@ def step(
 @app.command("status")
 def status(rollout_id: IdArg, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Where a rollout stands: stage, weights, last decision and its evidence."""
-    from ..rollout import controller
 
     cfg = _config(config)
     emit(controller.status(controller.open_rollout_store(cfg), rollout_id), format, _render)
@@ -128,7 +126,6 @@ def status(rollout_id: IdArg, config: ConfigOpt = None, format: FormatOpt = Form
 @app.command("promote")
 def promote(rollout_id: IdArg, actor: ActorOpt = "human", reason: ReasonOpt = "", publish: PublishOpt = False, now: NowOpt = None, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Move to the next stage now (a release manager's approval; also unpauses)."""
-    from ..rollout import controller
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
@@ -138,14 +135,11 @@ def promote(rollout_id: IdArg, actor: ActorOpt = "human", reason: ReasonOpt = ""
 @app.command("abort")
 def abort(rollout_id: IdArg, actor: ActorOpt = "human", reason: ReasonOpt = "", publish: PublishOpt = False, now: NowOpt = None, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Send all traffic back to the baseline and end the rollout (safe to repeat)."""
-    from ..rollout import controller
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
     result = controller.abort(store, rollout_id, actor=actor, reason=reason, now=_now(now))
     if publish:
-        from ..rollout.deployments import publish as publish_deployment
-
         result = {**result, "deployment": publish_deployment(cfg, store, result)}
     emit(result, format, _render)
 
@@ -153,7 +147,6 @@ def abort(rollout_id: IdArg, actor: ActorOpt = "human", reason: ReasonOpt = "", 
 @app.command("resume")
 def resume(rollout_id: IdArg, publish: PublishOpt = False, now: NowOpt = None, config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """Finish a decision a crashed run left half-applied, then print the status."""
-    from ..rollout import controller
 
     cfg = _config(config)
     store = controller.open_rollout_store(cfg)
@@ -175,9 +168,6 @@ def simulate(
     format: FormatOpt = Format.text,
 ) -> None:
     """Simulated production traffic (healthy or regressed candidate) for demos and tests."""
-    import json
-
-    from ..rollout import simulator
 
     scenario = simulator.healthy() if regress is None else simulator.regressed(
         {"thumbs_down": regress, "escalated": regress, "safety_flag": regress, "hallucination_flag": regress}
@@ -187,19 +177,13 @@ def simulate(
     # the newest event's time, so a step after a simulate sees the simulated stage whole.
     begin = _now(start_at) or datetime.now(timezone.utc)
     events = sim.emit(begin, begin + timedelta(minutes=minutes), percent)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_file, "w", encoding="utf-8") as fh:
-        for event in events:
-            fh.write(json.dumps(event) + "\n")
+    write_jsonl(events, out_file)
     emit({"events": len(events), "out": str(out_file)}, format, lambda r: out.print(f"{r['events']} events → {escape(r['out'])}"))
 
 
 @app.command("current")
 def current(config: ConfigOpt = None, format: FormatOpt = Format.text) -> None:
     """The routing table in force and the model that serves most traffic (today's production model)."""
-    from ..errors import InputError
-    from ..rollout.plan import plan_from_config
-    from ..rollout.routers import make_router
 
     router = make_router(plan_from_config(_config(config)).router)
     table = router.current()

@@ -10,6 +10,12 @@ import typer
 from rich.markup import escape
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
+from ..errors import InputError
+from ..train.backends.modal import wait as wait_run
+from ..train.runs import train as train_stage
+from ..train.runs import train_pipeline
+from ..train.stages.ppo import require_local_runtime
+from ..train.tiny import build_tiny_model
 
 app = typer.Typer(help="Train the pipeline into one candidate (or one --stage: reward, sft, dpo, grpo, rloo on TRL; ppo on verl), cached by content.", invoke_without_command=True)
 models_app = typer.Typer(help="Models for offline use.", no_args_is_help=True)
@@ -53,9 +59,6 @@ def train(
     --stage, train that stage alone (parents first) and print its run record (`cached: true` on a cache hit)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..errors import InputError
-    from ..train.runs import train as train_stage
-    from ..train.runs import train_pipeline
 
     cfg = _config(config)
     # Modal credentials are checked by the backend when a run must actually be spawned:
@@ -68,8 +71,6 @@ def train(
         emit(_public_candidate(candidate), format, _render_candidate)
         return
     if stage == "ppo" and backend != "modal" and not (backend is None and cfg.training.job(stage).backend == "modal"):
-        from ..train.stages.ppo import require_local_runtime
-
         require_local_runtime()  # verl and GPUs, checked before any parent stage trains
     with _progress(format is Format.text) as factory:
         record = train_stage(cfg, stage, backend=backend, progress=factory, detach=detach)
@@ -131,7 +132,6 @@ def wait(
     format: FormatOpt = Format.text,
 ) -> None:
     """Wait for a detached Modal run, then store its model and record like a local run."""
-    from ..train.backends.modal import wait as wait_run
 
     emit(_public(wait_run(_config(config), run, timeout_s=timeout)), format, _render_run)
 
@@ -143,7 +143,6 @@ def tiny(
     format: FormatOpt = Format.text,
 ) -> None:
     """Build the tiny offline Llama (2 layers, hidden 64) with a tokenizer trained on bundled text."""
-    from ..train.tiny import build_tiny_model
 
     result = {"path": str(build_tiny_model(path, seed=seed))}
     emit(result, format, lambda r: out.print(f"tiny model written to {escape(r['path'])}"))

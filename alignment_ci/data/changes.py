@@ -19,6 +19,7 @@ import yaml
 
 from ..config import Config
 from ..errors import InputError
+from ..store import open_store
 from ..ids import check_id
 from .manifest import batches_dir
 
@@ -54,7 +55,6 @@ def changed_batches(config: Config, base: str, head: str = "HEAD", *, fetch_to: 
     """The batches a change adds or modifies: ``{base, head, batches: [{batch_id, vendor, manifest,
     sha256, rows, task_type, file}]}``; with ``fetch_to``, each batch's Parquet is written to
     ``fetch_to/<batch_id>.parquet`` (``file``), verified against its hash on the way."""
-    from ..store import open_store
 
     root = config.root.resolve()
     rows: list[dict[str, Any]] = []

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TASK_TYPES = ("pairwise", "likert", "ranking")
+from ..config import TASK_TYPES  # noqa: F401  (defined once, in config.py; the data modules import it from here)
+
 CHOICES = ("a", "b", "tie", "skip")
 GOLD_CHOICES = ("a", "b", "tie")
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
@@ -34,7 +35,7 @@ TASK_REQUIRED = {
     "ranking": ("responses", "ranking"),
 }
 TASK_OPTIONAL = {
-    "pairwise": ("model_a", "model_b", "gold_choice"),
+    "pairwise": ("model_a", "model_b", "gold_choice", "suggestion"),
     "likert": ("gold_rating",),
     "ranking": ("gold_ranking",),
 }
@@ -62,6 +63,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "model_a": pa.string(),
     "model_b": pa.string(),
     "gold_choice": pa.string(),
+    "suggestion": pa.string(),
     "response": pa.string(),
     "rating": pa.int64(),
     "gold_rating": pa.int64(),

@@ -26,11 +26,17 @@ from .. import __version__
 from ..config import Config
 from ..atomic import write_atomic as _write_atomic
 from ..errors import InputError
-from ..store import repository_blobs_dir
-from ..store.base import blob_key
+from ..errors import IntegrityError, StoreError
 from ..ids import check_id
+from ..lineage import LineageLog
+from ..store import open_store
+from ..store import repository_blobs_dir
+from ..store.base import sha256_file
+from ..store.base import blob_key
 from ..tempdirs import sweep_stale, tempdir
 from ..textsafety import pseudonymize, redact_pii, truncate
+from .readers import read_batch
+from .validate import validate_file
 
 MANIFEST_SCHEMA_VERSION = 1
 INGEST_TEMP_PREFIX = "alignment-ci-ingest-"
@@ -46,14 +52,6 @@ def batches_dir(config: Config) -> Path:
 
 def manifest_path(config: Config, vendor: str, batch_id: str) -> Path:
     return batches_dir(config) / check_id(vendor, "vendor") / f"{check_id(batch_id, 'batch id')}.yaml"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def iter_manifests(config: Config) -> list[tuple[Path, dict[str, Any]]]:
@@ -194,9 +192,6 @@ def ingest_batch(path: str | Path, vendor: str, config: Config, *, task_type: st
     different file under an existing batch id is an InputError. A rejected batch
     writes nothing anywhere.
     """
-    from ..lineage import LineageLog
-    from ..store import open_store
-    from .validate import validate_file
 
     path = Path(path)
     check_id(vendor, "vendor")
@@ -260,8 +255,6 @@ def verify_manifests(config: Config, store=None) -> dict[str, Any]:
     """Check every manifest: its blob exists, hashes to its name, and has the stated rows."""
     import pyarrow.parquet as pq
 
-    from ..errors import IntegrityError, StoreError
-    from ..store import open_store
 
     store = store if store is not None else open_store(config)
     problems: list[str] = []
@@ -330,8 +323,6 @@ def exclude_raters(config: Config, batch_id: str, raters: list[str], reason: str
     dataset snapshot changes. A ``exclude-raters`` lineage entry records who and why. A rater
     that is not in the batch is an :class:`InputError`; one already excluded is left as it was.
     """
-    from ..lineage import LineageLog
-    from ..store import open_store
 
     if not reason or not reason.strip():
         raise InputError("excluding raters needs a reason (--reason): the reviewer of the change reads it")
@@ -379,8 +370,6 @@ class StoredBatch:
 def load_stored_batches(config: Config, refs: list[str] | None = None, store=None) -> list[StoredBatch]:
     """Batches by id or manifest path (``refs``; default: every manifest), read from the store
     (hash-checked). An unknown batch or a manifest without data is an :class:`InputError`."""
-    from ..store import open_store
-    from .readers import read_batch
 
     manifests = iter_manifests(config)
     if refs:

@@ -33,7 +33,7 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +44,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..config import ValidationLimits
+from ..errors import InputError, LimitExceeded
 from ..textsafety import redact_pii, truncate
 from .contract import (
     ARROW_TYPES,
@@ -54,6 +55,15 @@ from .contract import (
     TASK_TYPES,
     TEXT_FIELDS,
     allowed_columns,
+)
+from .limits import (
+    DuplicateKey,
+    check_json_lines,
+    loads_unique,
+    row_too_long,
+    setting,
+    top_level_keys,
+    within_depth,
 )
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -157,27 +167,50 @@ def _open_binary(path: Path):
 
 
 def iter_raw_chunks(
-    path: str | Path, *, fmt: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    path: str | Path, *, fmt: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    limits: ValidationLimits | None = None,
 ) -> Iterator[RawChunk]:
     """Stream ``path`` as :class:`RawChunk` objects (at most about ``chunk_rows`` rows each).
 
-    Raises :class:`InputError` when the file cannot be opened or its format is unknown;
-    every problem inside the file is an :class:`Issue` instead.
+    Raises :class:`InputError` when the file cannot be opened or its format is unknown,
+    and :class:`~alignment_ci.errors.LimitExceeded` (before parsing the offending part)
+    when the file is over one of ``limits`` (default: :class:`ValidationLimits`'s
+    defaults); every other problem inside the file is an :class:`Issue` instead.
     """
     path = Path(path)
     kind = detect_format(path, fmt)
+    limits = limits if limits is not None else ValidationLimits()
     if kind == "jsonl":
-        return _iter_jsonl(path, chunk_rows)
+        return _iter_jsonl(path, chunk_rows, limits)
     if kind == "csv":
-        return _iter_csv(path, chunk_rows)
-    return _iter_parquet(path, chunk_rows)
+        return _iter_csv(path, chunk_rows, limits)
+    return _iter_parquet(path, chunk_rows, limits)
+
+
+class _Columns:
+    """Distinct columns seen in one batch, bounded by ``max_columns``."""
+
+    def __init__(self, limits: ValidationLimits, source: Path) -> None:
+        self.limits, self.source, self.names = limits, source, set()
+
+    def add(self, names: Iterable[str], line: int | None) -> None:
+        self.names.update(names)
+        if len(self.names) > self.limits.max_columns:
+            where = f"line {line}: " if line is not None else ""
+            raise LimitExceeded(
+                f"{self.source}: {where}the batch has more than {self.limits.max_columns} distinct columns, over "
+                f"the limit ({setting('max_columns')})", setting=setting("max_columns"),
+                limit=self.limits.max_columns, line=line)
 
 
 # --------------------------------------------------------------------------- JSONL
 
 
-def _iter_jsonl(path: Path, chunk_rows: int, block_bytes: int = JSONL_BLOCK_BYTES) -> Iterator[RawChunk]:
+def _iter_jsonl(path: Path, chunk_rows: int, limits: ValidationLimits | None = None,
+                block_bytes: int = JSONL_BLOCK_BYTES) -> Iterator[RawChunk]:
+    limits = limits if limits is not None else ValidationLimits()
     f = _open_binary(path)
+    columns = _Columns(limits, path)
     with f:
         first_line = 1
         position = 0
@@ -190,13 +223,15 @@ def _iter_jsonl(path: Path, chunk_rows: int, block_bytes: int = JSONL_BLOCK_BYTE
             if len(block) == size:  # not at the end of the file: stop after the last newline
                 cut = block.rfind(b"\n")
                 if cut == -1:  # one line longer than the block: read a bigger block
+                    if size > limits.max_row_bytes:
+                        raise row_too_long(first_line, size, limits, f"{path}: ")
                     size *= 2
                     continue
                 block = block[: cut + 1]
             size = block_bytes
             position += len(block)
             starts, ends = _line_spans(block)
-            yield from _jsonl_block(block, starts, ends, first_line, chunk_rows)
+            yield from _jsonl_block(block, starts, ends, first_line, chunk_rows, limits, columns)
             first_line += len(starts)
 
 
@@ -211,8 +246,18 @@ def _line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _jsonl_block(
-    block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int, chunk_rows: int
+    block: bytes, starts: np.ndarray, ends: np.ndarray, first_line: int, chunk_rows: int,
+    limits: ValidationLimits | None = None, columns: _Columns | None = None,
 ) -> Iterator[RawChunk]:
+    limits = limits if limits is not None else ValidationLimits()
+    columns = columns if columns is not None else _Columns(limits, Path("<block>"))
+    # Bounds first: pyarrow's reader crashes on a row nested thousands deep. A line with
+    # no more brackets than the depth limit cannot be too deep (cheap, and true of normal
+    # rows); only otherwise is the block's structure scanned, which also bounds its keys.
+    source = str(columns.source)
+    scan = None
+    if not within_depth(block, starts, ends, first_line, limits, source):
+        scan = check_json_lines(block, starts, ends, first_line, limits, source)
     lines = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     # Any valid row is longer than 16 bytes; only short lines can be blank, so only they
     # are looked at one by one.
@@ -222,26 +267,36 @@ def _jsonl_block(
         blank[i] = not block[starts[i] : ends[i]].strip()
     data_lines = lines[~blank]
     longest = int((ends - starts).max()) if len(starts) else 0
-    table = _jsonl_fast(block, len(data_lines), longest)
-    if table is None:
-        yield from _jsonl_exact(block, starts, ends, lines, blank, chunk_rows)
+    # pyarrow refuses keys outside the contract here (inferring them costs time
+    # superlinear in their number: 40,000 keys took 40 s); only then are the keys found by
+    # the structure scan, bounded, and the block read again ignoring them.
+    table = _jsonl_fast(block, len(data_lines), longest, "error")
+    unknown: dict[str, int] = {}
+    if table is _UNEXPECTED_FIELD:
+        scan = scan if scan is not None else check_json_lines(block, starts, ends, first_line, limits, source)
+        names, first_segment = top_level_keys(block, scan)
+        unknown = {name: int(lines[seg]) for name, seg in zip(names, first_segment) if name not in ARROW_TYPES}
+        for name, line in sorted(unknown.items(), key=lambda kv: kv[1]):
+            columns.add([name], line)
+        table = _jsonl_fast(block, len(data_lines), longest, "ignore")
+    if table is None or table is _UNEXPECTED_FIELD:
+        if scan is None:  # the exact path bounds keys per row with the scan too
+            check_json_lines(block, starts, ends, first_line, limits, source)
+        yield from _jsonl_exact(block, starts, ends, lines, blank, chunk_rows, columns)
         return
     table = table.append_column(LINE, pa.array(data_lines))
-    unknown = {}
-    for name in table.column_names:
-        if name not in ARROW_TYPES and name != LINE:
-            valid = pc.is_valid(table[name])
-            first = pc.index(valid, True).as_py()
-            if first >= 0:
-                unknown[name] = int(data_lines[first])
-            table = table.drop_columns([name])
     for offset in range(0, max(table.num_rows, 1), chunk_rows):
         part = table.slice(offset, chunk_rows)
         yield RawChunk(part, unknown_columns=unknown if offset == 0 else {}, data_lines=part.num_rows)
 
 
-def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int) -> pa.Table | None:
-    """Parse a block with pyarrow; None when it must be read line by line."""
+_UNEXPECTED_FIELD = pa.table({})  # _jsonl_fast's answer when a row has a key outside the contract
+
+
+def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int, unexpected: str = "ignore") -> pa.Table | None:
+    """Parse a block with pyarrow; None when it must be read line by line. With
+    ``unexpected="error"``, :data:`_UNEXPECTED_FIELD` when a row has a key outside the
+    contract (and no other problem came first)."""
     if expected_rows == 0:
         return None
     try:
@@ -255,11 +310,11 @@ def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int) -> pa.Table
             # pyarrow parses its blocks in parallel; each must hold whole lines.
             read_options=pajson.ReadOptions(use_threads=True, block_size=max(4 << 20, 2 * longest_line + 2)),
             parse_options=pajson.ParseOptions(
-                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior="infer"
+                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior=unexpected
             ),
         )
-    except (pa.ArrowException, ValueError, OverflowError):
-        return None
+    except (pa.ArrowException, ValueError, OverflowError) as exc:
+        return _UNEXPECTED_FIELD if "unexpected field" in str(exc) else None
     if table.num_rows != expected_rows:
         return None  # e.g. two objects on one line
     return table.combine_chunks()
@@ -309,10 +364,20 @@ def _key_col(text: str, name: str) -> int | None:
     return pos + 1 if pos >= 0 else None
 
 
+def _second_key_col(text: str, name: str) -> int | None:
+    first = _key_col(text, name)
+    if first is None:
+        return None
+    pos = text.find(f'"{name}"', first)
+    return pos + 1 if pos >= 0 else first
+
+
 def _jsonl_exact(
-    block: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, blank: np.ndarray, chunk_rows: int
+    block: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, blank: np.ndarray, chunk_rows: int,
+    columns: _Columns | None = None,
 ) -> Iterator[RawChunk]:
     """Line-by-line parsing that reports each problem with its line and column."""
+    columns = columns if columns is not None else _Columns(ValidationLimits(), Path("<block>"))
     rows: list[dict] = []
     row_lines: list[int] = []
     chunk = RawChunk(pa.table({}))
@@ -331,7 +396,14 @@ def _jsonl_exact(
             )
             continue
         try:
-            obj = json.loads(text)
+            obj = loads_unique(text)
+        except DuplicateKey as exc:
+            chunk.issues.append(
+                Issue(line, None, "duplicate_key", f"key {show(exc.key)} appears twice in one object; JSON readers "
+                      "keep one of the values silently, so the row is ambiguous: write each key once",
+                      col=_second_key_col(text, exc.key))
+            )
+            continue
         except json.JSONDecodeError as exc:
             hint = " (the line looks truncated)" if exc.pos >= len(text.rstrip()) else ""
             chunk.issues.append(
@@ -351,7 +423,9 @@ def _jsonl_exact(
         for key, value in obj.items():
             typ = ARROW_TYPES.get(key)
             if typ is None:
-                chunk.unknown_columns.setdefault(key, line)
+                if key not in chunk.unknown_columns:
+                    chunk.unknown_columns[key] = line
+                    columns.add([key], line)
                 continue
             if value is None or _conforms(value, typ):
                 row[key] = value
@@ -405,15 +479,15 @@ def _csv_cell(name: str, cell: str, typ: pa.DataType) -> tuple[object, str | Non
         return None, f"{name} must be true or false, got {show(cell)}"
     # list columns: a JSON array in the cell
     try:
-        value = json.loads(cell)
-    except json.JSONDecodeError:
+        value = loads_unique(cell)
+    except (json.JSONDecodeError, DuplicateKey, RecursionError):
         return None, f"{name} must be a JSON list in the cell, e.g. [\"x\", \"y\"] or [1, 0], got {show(cell)}"
     if _conforms(value, typ):
         return value, None
     return None, _wrong_type(name, value, typ)
 
 
-def _iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+def _iter_csv(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator[RawChunk]:
     f = _open_binary(path)
     bad_utf8: list[tuple[int, int, bytes]] = []
 
@@ -426,7 +500,7 @@ def _iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
                 yield raw.decode("utf-8", "replace")
 
     # A 4 MiB text field is legal; the default limit (128 KiB) would refuse it.
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1, limits.max_row_bytes))
     with f:
         reader = csv.reader(decoded_lines(), strict=True)
         chunk = RawChunk(pa.table({}))
@@ -452,6 +526,13 @@ def _iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
             yield chunk
             return
         header = [h.lstrip("\ufeff").strip() for h in header]
+        if len(header) > limits.max_columns:
+            raise _too_large(path, f"line 1: the CSV header has {len(header):,} columns", limits, "max_columns", line=1)
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            chunk.issues.append(Issue(1, twice[0], "duplicate_column",
+                                      f"column {show(twice[0])} appears twice in the header; name each column once"))
+            header = [h if h not in twice or i == header.index(h) else "" for i, h in enumerate(header)]
         known = [(i, h) for i, h in enumerate(header) if h in ARROW_TYPES]
         declared = frozenset(h for _, h in known)
         unknown = {h: 1 for h in header if h not in ARROW_TYPES and h}
@@ -466,6 +547,9 @@ def _iter_csv(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
             except StopIteration:
                 break
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    raise _too_large(path, f"line {previous + 1}: a field is longer than {limits.max_row_bytes:,} bytes",
+                                     limits, "max_row_bytes", line=previous + 1) from None
                 chunk.issues.append(Issue(previous + 1, None, "invalid_csv", f"cannot parse the CSV record: {exc}"))
                 break
             line = previous + 1
@@ -526,15 +610,70 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     return False
 
 
-def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+# Decoded bytes of one Parquet read batch: fewer rows per batch when rows are large.
+PARQUET_BATCH_BYTES = 64 * 1024 * 1024
+# A dictionary-encoded string column storing fewer bytes per value than this is read as
+# a dictionary, so that its decoded size is counted before it is decoded.
+DICTIONARY_BYTES_PER_VALUE = 64
+# The compression ratio is judged only above this many decoded bytes (small files may
+# compress very well and harm no one).
+RATIO_FLOOR_BYTES = 64 * 1024 * 1024
+
+
+def _empty_chunk(issues: list[Issue]) -> RawChunk:
+    return RawChunk(pa.table({LINE: pa.array([], pa.int64())}), issues=issues, declared=frozenset())
+
+
+def _parquet_sizes(pf: pq.ParquetFile, read: list[str]) -> tuple[int, list[str]]:
+    """Decoded bytes of the columns in ``read`` according to the file's metadata, and the
+    string columns stored with dictionary encoding (read as dictionaries, decoded only
+    after their decoded size is known: a dictionary of one 4 MiB value repeated a million
+    times is 4 TiB)."""
+    meta = pf.metadata
+    wanted = set(read)
+    total = 0
+    dictionary: set[str] = set()
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            name = chunk.path_in_schema.split(".")[0]
+            if name not in wanted:
+                continue
+            total += max(0, chunk.total_uncompressed_size)
+            # Few stored bytes per value in a dictionary-encoded chunk: values repeat, and
+            # their decoded size is unknown. Reading such a column as a dictionary is cheap
+            # (nothing to hash); a text column that stores its values (hundreds of bytes
+            # each, pyarrow's fallback to plain pages) is read as it is.
+            per_value = chunk.total_uncompressed_size / max(chunk.num_values, 1)
+            if chunk.has_dictionary_page and ARROW_TYPES[name] == pa.string() and per_value < DICTIONARY_BYTES_PER_VALUE:
+                dictionary.add(name)
+    return total, sorted(dictionary)
+
+
+def _too_large(path: Path, message: str, limits: ValidationLimits, name: str, line: int | None = None) -> LimitExceeded:
+    value = getattr(limits, name)
+    return LimitExceeded(f"{path}: {message}, over the limit {value:,} ({setting(name)})", setting=setting(name),
+                         limit=value, line=line, http_status=413)
+
+
+def _iter_parquet(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iterator[RawChunk]:
     _open_binary(path).close()
+    size = path.stat().st_size
+    if size == 0:  # an empty batch, as an empty JSONL file is (validation reports it)
+        yield _empty_chunk([])
+        return
     try:
         # pre_buffer=False: pyarrow would otherwise buffer whole row groups ahead
         # (measured: 1.4 GiB vs 0.9 GiB peak for the 1M-row benchmark, and slower).
         pf = pq.ParquetFile(path, pre_buffer=False)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    schema = pf.schema_arrow
+        schema = pf.schema_arrow
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: undecodable names in the footer
+        yield _empty_chunk([Issue(1, None, "invalid_parquet", f"not a readable Parquet file ({show(str(exc), 200)}); "
+                                  "write it with pyarrow or pandas' to_parquet")])
+        return
+    if len(schema.names) > limits.max_columns:
+        raise _too_large(path, f"the Parquet schema has {len(schema.names):,} columns", limits, "max_columns")
     issues: list[Issue] = []
     read: list[str] = []
     for name in schema.names:
@@ -551,11 +690,32 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
     declared = frozenset(n for n in schema.names if n in ARROW_TYPES)
     bad = frozenset(n for n in declared if n not in read)
     unknown = {n: 1 for n in schema.names if n not in ARROW_TYPES}
+    # Sizes from the metadata, before anything is decompressed.
+    try:
+        decoded, dictionary = _parquet_sizes(pf, read)
+        rows = max(pf.metadata.num_rows, 1)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        yield _empty_chunk([Issue(1, None, "invalid_parquet", f"the Parquet metadata is corrupt ({show(str(exc), 200)})")])
+        return
+    if decoded > limits.max_decompressed_bytes:
+        raise _too_large(path, f"the batch decodes to {decoded:,} bytes (Parquet metadata)", limits,
+                         "max_decompressed_bytes")
+    if decoded > RATIO_FLOOR_BYTES and decoded > limits.max_compression_ratio * size:
+        raise _too_large(path, f"the {size:,}-byte file decodes to {decoded:,} bytes "
+                         f"({decoded / size:,.0f} times its size: a compression bomb)", limits, "max_compression_ratio")
+    batch_rows = int(max(1, min(chunk_rows, PARQUET_BATCH_BYTES * rows // max(decoded, 1))))
     first_row = 1
     emitted = False
+    seen = 0  # decoded bytes so far, counted while reading (the metadata may lie)
     try:
-        batches = pf.iter_batches(batch_size=chunk_rows, columns=read) if read else iter(())
+        if dictionary:
+            pf = pq.ParquetFile(path, pre_buffer=False, read_dictionary=dictionary)
+        batches = pf.iter_batches(batch_size=batch_rows, columns=read) if read else iter(())
         for batch in batches:
+            seen += _decoded_bytes(batch)
+            if seen > limits.max_decompressed_bytes:
+                raise _too_large(path, f"the batch decodes to more than {seen:,} bytes by row {first_row + batch.num_rows - 1}",
+                                 limits, "max_decompressed_bytes", line=first_row)
             arrays = [_cast(batch.column(name), ARROW_TYPES[name]) for name in read]
             n = batch.num_rows
             arrays.append(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)))
@@ -566,14 +726,32 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
                 emitted = True
             first_row += n
             yield chunk
-    except pa.ArrowException as exc:
-        raise InputError(f"{path}: the Parquet file is corrupt near row {first_row} ({exc})") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        yield RawChunk(pa.table({LINE: pa.array([], pa.int64())}), declared=declared, bad_columns=bad,
+                       issues=[*([] if emitted else issues), Issue(first_row, None, "invalid_parquet",
+                               f"the Parquet file is corrupt near row {first_row} ({show(str(exc), 200)})")],
+                       unknown_columns={} if emitted else unknown, data_lines=1)
+        return
     if not emitted:
         n = pf.metadata.num_rows
         yield RawChunk(
             pa.table({**{c: pa.array([], ARROW_TYPES[c]) for c in read}, LINE: pa.array([], pa.int64())}),
             issues=issues, unknown_columns=unknown, declared=declared, bad_columns=bad, data_lines=n,
         )
+
+
+def _decoded_bytes(batch: pa.RecordBatch) -> int:
+    """Bytes of ``batch`` once decoded: dictionary columns count each value as often as
+    it is used (computed from the lengths, without decoding)."""
+    total = 0
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type):
+            lengths = pc.binary_length(column.dictionary)
+            used = pc.sum(pc.take(lengths, column.indices)).as_py() or 0
+            total += used + column.indices.nbytes
+        else:
+            total += column.nbytes
+    return total
 
 
 def _cast(array: pa.Array, typ: pa.DataType) -> pa.Array:
@@ -630,6 +808,7 @@ def iter_batches(
     fmt: str | None = None,
     task_type: str | None = None,
     default_dimension: str = "helpfulness",
+    limits: ValidationLimits | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``path`` as canonical record batches: the columns of
     :func:`canonical_columns` with the contract's Arrow types, plus ``line``.
@@ -640,7 +819,7 @@ def iter_batches(
     (bad JSON, bad bytes, a wrong type) raises :class:`InputError` naming the line.
     """
     schema: pa.Schema | None = None
-    for chunk in iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows):
+    for chunk in iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows, limits=limits):
         if chunk.issues:
             first = chunk.issues[0]
             where = f"line {first.line}" + (f", column {first.column}" if first.column else "")
@@ -672,7 +851,7 @@ def _fill_dimension(table: pa.Table, declared: frozenset[str] | None, default: s
 
 
 def read_batch(path: str | Path, *, fmt: str | None = None, task_type: str | None = None,
-               default_dimension: str = "helpfulness") -> pd.DataFrame:
+               default_dimension: str = "helpfulness", limits: ValidationLimits | None = None) -> pd.DataFrame:
     """The whole batch as one canonical pandas DataFrame (see :func:`iter_batches`).
 
     Scalar columns use pandas' default dtypes (strings as ``str``, integers with nulls
@@ -680,7 +859,7 @@ def read_batch(path: str | Path, *, fmt: str | None = None, task_type: str | Non
     lists (``None`` where absent). Optional columns that are null in every row are
     dropped, so an absent optional column is simply missing. Columns of ``line``: int64.
     """
-    batches = list(iter_batches(path, fmt=fmt, task_type=task_type, default_dimension=default_dimension))
+    batches = list(iter_batches(path, fmt=fmt, task_type=task_type, default_dimension=default_dimension, limits=limits))
     if not batches:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in (*COMMON_REQUIRED, LINE)})
     table = pa.Table.from_batches(batches)

@@ -25,7 +25,7 @@ from .contract import CHOICES, GOLD_CHOICES, TASK_TYPES
 SMALL_COLUMNS = ("batch_id", "item_id", "rater_id", "dimension", "task_type")
 SMALL_OPTIONAL = ("is_gold", "safety_flag", "hallucination_flag", "time_spent_s", "labeled_at", "sampling_bucket")
 SMALL_TASK = {
-    "pairwise": ("choice", "gold_choice", "model_a", "model_b"),
+    "pairwise": ("choice", "gold_choice", "model_a", "model_b", "suggestion"),
     "likert": ("rating", "gold_rating"),
     "ranking": (),
 }
@@ -103,6 +103,9 @@ def build_schema(config: Config, task_type: str | None) -> pa.DataFrameSchema:
         columns["choice"] = pa.Column(nullable=False, checks=_isin(CHOICES, "invalid_value"))
         columns["gold_choice"] = pa.Column(
             nullable=True, required=False, checks=_isin(GOLD_CHOICES, "invalid_gold")
+        )
+        columns["suggestion"] = pa.Column(
+            nullable=True, required=False, checks=_isin(GOLD_CHOICES, "invalid_value")
         )
         columns["model_a"] = pa.Column(nullable=True, required=False)
         columns["model_b"] = pa.Column(nullable=True, required=False)

@@ -20,6 +20,7 @@ Memory stays O(chunk) apart from those 16 bytes per row. Every problem is an
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from queue import Empty, Queue
@@ -36,9 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..config import Config, Scale
-from ..errors import InputError
-from .columns import check_map, hint, renamed_copy
+from ..errors import InputError, LimitExceeded
 from ..ids import id_problem
+from .columns import check_map, hint, renamed_copy
 from ..textsafety import EMAIL_PATTERN, FORMULA_PATTERN, PHONE_PATTERN, PII_PATTERN, pseudonymize
 from .contract import (
     COMMON_REQUIRED,
@@ -82,6 +83,7 @@ class ValidationReport:
     warning_count: int
     path: str | None = None
     format: str | None = None
+    limit: LimitExceeded | None = None  # set when reading stopped at a validation.limits bound
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,6 +200,7 @@ class _Validator:
         self.schemas: dict[str | None, pandera.DataFrameSchema] = {}
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
         self.pii_columns: set[str] = set()  # columns of the current chunk with PII (for scrubbing)
+        self.limit: LimitExceeded | None = None  # the limit that stopped reading, if one did
 
     # ------------------------------------------------------------------ per chunk
     def check(self, chunk: RawChunk) -> pa.Table | None:
@@ -387,6 +390,8 @@ class _Validator:
             return f"choice {show(value)} is not one of 'a', 'b', 'tie', 'skip' (case-sensitive)"
         if kind == "invalid_gold" and column == "gold_choice":
             return f"gold_choice {show(value)} is not one of 'a', 'b', 'tie' (case-sensitive)"
+        if kind == "invalid_value" and column == "suggestion":
+            return f"suggestion {show(value)} is not one of 'a', 'b', 'tie' (the prefilled answer shown to the rater)"
         if kind == "invalid_value" and column == "labeled_at":
             return f"labeled_at {show(value)} is not an ISO-8601 timestamp (e.g. 2024-05-01T12:30:00Z)"
         return f"{column} {show(value)} fails the {kind} check"
@@ -649,6 +654,13 @@ def _kib(n: int | float) -> str:
     return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB"
 
 
+def _relative(message: str, path: str | Path) -> str:
+    """A reader's message without the leading ``<path>: `` (the report names the file)."""
+    prefix = f"{path}: "
+    message = message[len(prefix):] if message.startswith(prefix) else message
+    return re.sub(r"^line \d+: ", "", message)
+
+
 def validate_file(
     path: str | Path,
     config: Config,
@@ -681,7 +693,7 @@ def validate_file(
             return validate_file(copy, plain, task_type=task_type, scale=scale, normalized_out=normalized_out,
                                  fmt=kind, chunk_rows=chunk_rows)
     validator = _Validator(config, task_type, scale)
-    chunks = _prefetch(iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows))
+    chunks = _prefetch(iter_raw_chunks(path, fmt=fmt, chunk_rows=chunk_rows, limits=config.validation.limits))
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
     tmp: Path | None = None
@@ -689,17 +701,22 @@ def validate_file(
         normalized_out = Path(normalized_out)
         tmp = normalized_out.with_name(f".{normalized_out.name}.{os.getpid()}.tmp")
     try:
-        for chunk in chunks:
-            table = validator.check(chunk)
-            if tmp is None or table is None or validator.errors.count:
-                continue
-            if writer is None:
-                schema = canonical_schema(validator.task_type, chunk.declared)
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(tmp, schema)
-            if config.validation.scrub_pii and validator.pii_columns:
-                table = scrub_pii(table, validator.pii_columns)
-            writer.write_table(to_canonical(table, schema))
+        try:
+            for chunk in chunks:
+                table = validator.check(chunk)
+                if tmp is None or table is None or validator.errors.count:
+                    continue
+                if writer is None:
+                    schema = canonical_schema(validator.task_type, chunk.declared)
+                    tmp.parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(tmp, schema)
+                if config.validation.scrub_pii and validator.pii_columns:
+                    table = scrub_pii(table, validator.pii_columns)
+                writer.write_table(to_canonical(table, schema))
+        except LimitExceeded as exc:
+            # Over a limit: reading stops here; the batch is rejected with that error.
+            validator.limit = exc
+            validator.errors.add(Issue(exc.line, exc.column, "limit_exceeded", _relative(str(exc), path)))
         validator.finish()
     finally:
         validator.pool.shutdown(wait=False)
@@ -722,4 +739,5 @@ def validate_file(
         warning_count=validator.warnings.count,
         path=str(path),
         format=kind,
+        limit=validator.limit,
     )

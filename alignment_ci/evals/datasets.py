@@ -21,8 +21,13 @@ from typing import Any
 
 import yaml
 
+from ..config import Config
+from ..data.manifest import iter_manifests
 from ..data.manifest import drop_excluded, excluded_rater_ids
 from ..errors import InputError
+from ..jsonl import parse_objects
+from ..quality.load import load_valid_batch
+from ..store import open_store
 
 SLICE_FIELDS: tuple[str, ...] = ("dimension", "sampling_bucket", "language", "cohort")
 CARRIED_FIELDS: tuple[str, ...] = ("item_id", "dimension", "batch_id", "sampling_bucket", "language", "cohort",
@@ -108,7 +113,6 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise InputError(f"{path}: expected a list of mappings (or a mapping with a list under `items`)")
         return rows
-    from ..jsonl import parse_objects
 
     return [row for _, row in parse_objects(text, path)]
 
@@ -135,7 +139,7 @@ def load_pairs(path: str | Path) -> PairSet:
     return PairSet(pairs, str(p))
 
 
-def load_gold_set(config: Any, path: str | Path | None = None) -> PairSet:
+def load_gold_set(config: Config, path: str | Path | None = None) -> PairSet:
     """The gold set: from ``path`` (a pairs file, or a label batch whose gold items are
     used), else from the gold items of every ingested batch (manifests + artifact store)."""
     if path is not None:
@@ -144,7 +148,6 @@ def load_gold_set(config: Any, path: str | Path | None = None) -> PairSet:
             raise InputError(f"gold set {p}: no such file")
         if _is_pairs_file(p):
             return load_pairs(p)
-        from ..quality.load import load_valid_batch
 
         df, _ = load_valid_batch(p, config)
         found = gold_pairs_from_frame(df)
@@ -153,12 +156,10 @@ def load_gold_set(config: Any, path: str | Path | None = None) -> PairSet:
     return gold_from_store(config)
 
 
-def gold_from_store(config: Any) -> PairSet:
+def gold_from_store(config: Config) -> PairSet:
     """Gold pairs from every batch manifest with gold rows, read back from the store."""
     import pandas as pd
 
-    from ..data.manifest import iter_manifests
-    from ..store import open_store
 
     frames, names = [], []
     manifests = [(p, m) for p, m in iter_manifests(config) if m.get("gold_rows") and m.get("sha256")]

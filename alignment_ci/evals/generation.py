@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..lazy import heavy_module
 from .scoring import check_model_dir
 
 
@@ -57,11 +58,10 @@ class Policy:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ..train.stages.common import quiet_transformers
 
         self.path = check_model_dir(path, "policy")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        with quiet_transformers():
+        with heavy_module("stages.common").quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(self.path)
         if self.tokenizer.pad_token is None:

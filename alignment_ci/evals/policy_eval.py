@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .datasets import load_eval_set
+from .scoring import resolve_model_dir
 from .stats import non_inferiority_test, win_scores
 
 
@@ -42,8 +44,6 @@ def load_prompt_set(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Eval rows (``prompt`` + slice fields) from a JSONL/YAML eval set (default: the shipped
     one). A YAML mapping's ``prompt_template`` (with ``{prompt}``) frames every prompt."""
     import yaml
-
-    from .datasets import load_eval_set
 
     p = Path(path) if path is not None else DEFAULT_EVAL_PROMPTS
     rows = load_eval_set(p)
@@ -59,8 +59,6 @@ def load_prompt_set(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 def resolve_judge_path(spec: str | Path) -> Path:
     """The judge's model directory: a path, or a Hugging Face model name from the local cache (offline)."""
-    from .scoring import resolve_model_dir
-
     return resolve_model_dir(spec, "judge model")
 
 

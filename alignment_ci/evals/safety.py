@@ -18,7 +18,9 @@ from typing import Any, Protocol
 import yaml
 
 from ..errors import InputError
+from ..lazy import heavy_module
 from ..textsafety import EMAIL_PATTERN, PHONE_PATTERN
+from .scoring import resolve_model_dir
 
 # Patterns match instructions or statements, not mere topic words: "I can't help you build
 # a bomb" is a refusal, not a weapons hit (refusals are checked first).
@@ -103,15 +105,13 @@ class HFTextClassifier:
                  threshold: float = 0.5, batch_size: int = 16) -> None:
         from transformers import pipeline
 
-        from ..train.stages.common import quiet_transformers
-        from .scoring import resolve_model_dir
 
         self.path = resolve_model_dir(path, "safety classifier")
         self.name = f"hf:{self.path.name}"
         self.safe = {s.lower() for s in safe_labels}
         self.threshold = threshold
         self.batch_size = batch_size
-        with quiet_transformers():
+        with heavy_module("stages.common").quiet_transformers():
             self.pipe = pipeline("text-classification", model=str(self.path), top_k=None, device=-1)
 
     def classify(self, texts: Sequence[str]) -> list[set[str]]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..lazy import heavy_module
 
 
 def check_model_dir(path: str | Path, what: str) -> Path:
@@ -54,12 +55,11 @@ class RewardModel:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..train.stages.common import quiet_transformers
 
         self.path = resolve_model_dir(path, "reward model")
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        with quiet_transformers():
+        with heavy_module("stages.common").quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.model = AutoModelForSequenceClassification.from_pretrained(self.path)
         if getattr(self.model.config, "num_labels", 1) != 1:
@@ -75,7 +75,6 @@ class RewardModel:
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Rewards ``r(x, y)`` of each ``(prompt, response)``: the model's scalar on
         ``prompt + response + eos``."""
-        from ..train.stages.common import score_texts
 
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
@@ -88,7 +87,7 @@ class RewardModel:
         # Batches of similar length (less padding), scored without autograd, returned in order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
-            scored = score_texts(self.model, self.tokenizer, [texts[i] for i in order], batch_size=self.batch_size)
+            scored = heavy_module("stages.common").score_texts(self.model, self.tokenizer, [texts[i] for i in order], batch_size=self.batch_size)
         out = np.empty(len(texts), dtype=float)
         out[order] = scored
         return out

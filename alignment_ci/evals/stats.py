@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -25,6 +24,8 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     Same numbers as ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
     ``n == 0`` gives the uninformative ``(0, 1)``.
     """
+    from scipy.stats import norm
+
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     if n <= 0:
@@ -175,6 +176,8 @@ def non_inferiority_test(scores: Sequence[float], margin: float = 0.05, alpha: f
     slice to reject its own H0 at ``alpha`` keeps the overall level at ``alpha`` without a
     multiplicity correction (Berger 1982).
     """
+    from scipy.stats import norm
+
     if not 0 <= margin < 0.5:
         raise ValueError(f"margin must lie in [0, 0.5), got {margin}")
     if not 0 < alpha < 0.5:

@@ -37,10 +37,11 @@ from .base import (
     RateLimited,
     comment_marker,
 )
+from .github import GitHubForge
+from .local import LocalForge
 
-if TYPE_CHECKING:
-    from .github import GitHubForge
-    from .local import LocalForge
+if TYPE_CHECKING:  # config.py imports this package (ForgeSettings)
+    from ..config import Config
 
 __all__ = [
     "COMMIT_STATES",
@@ -94,7 +95,7 @@ class ForgeSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0, description="HTTP read timeout per request.")
 
 
-def _settings_of(config: Any) -> ForgeSettings:
+def _settings_of(config: Config | ForgeSettings | None) -> ForgeSettings:
     if config is None:
         return ForgeSettings()
     if isinstance(config, ForgeSettings):
@@ -104,7 +105,7 @@ def _settings_of(config: Any) -> ForgeSettings:
 
 
 def open_forge(
-    config: Any = None,
+    config: Config | ForgeSettings | None = None,
     workspace: str | os.PathLike[str] = ".",
     *,
     environ: Mapping[str, str] | None = None,
@@ -119,17 +120,13 @@ def open_forge(
     settings = _settings_of(config)
     kind = env.get("ALIGNMENT_CI_FORGE") or settings.kind
     if kind == "local":
-        from .local import LocalForge
-
         return LocalForge.for_workspace(workspace, settings.local_path)
     if kind == "github":
-        from .github import GitHubForge
-
         return GitHubForge.from_settings(settings, environ=env, sleep=sleep)
     raise ForgeError(f"unknown forge {kind!r} (from ALIGNMENT_CI_FORGE or forge.kind): use 'local' or 'github'")
 
 
-def local_forge_dir(workspace: str | os.PathLike[str], config: Any = None) -> Path:
+def local_forge_dir(workspace: str | os.PathLike[str], config: Config | ForgeSettings | None = None) -> Path:
     """Where the local forge of ``workspace`` writes (for the demo and tests to read)."""
     p = Path(_settings_of(config).local_path)
     return p if p.is_absolute() else Path(workspace) / p

@@ -16,7 +16,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import ValidationLimits
+from ..data.limits import check_json_document, first_duplicate, loads_marking_duplicates
 from ..errors import InputError
+
+
+def parse_export_json(raw: bytes | str, name: str, limits: ValidationLimits | None, element: str) -> tuple[Any, bool]:
+    """A tool export parsed as JSON after its nesting is checked against
+    ``validation.limits.max_depth`` (:class:`~alignment_ci.errors.LimitExceeded` names the
+    line and the ``element``). Returns the value and whether an object named a key twice
+    (find it with :func:`duplicate_in`). Raises ``json.JSONDecodeError`` /
+    ``UnicodeDecodeError`` for text that is not JSON, as ``json.loads`` does."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    check_json_document(data, limits if limits is not None else ValidationLimits(), name, element)
+    try:
+        return loads_marking_duplicates(raw)
+    except RecursionError:
+        raise InputError(f"{name}: the export nests too deeply to parse") from None
+
+
+def duplicate_in(value: Any, where: str) -> None:
+    """Raise :class:`InputError` naming ``where`` and the key when ``value`` (parsed by
+    :func:`parse_export_json`) holds an object that gives a key twice."""
+    key = first_duplicate(value)
+    if key is not None:
+        raise InputError(f"{where}: key {key!r} appears twice in one object; the export is ambiguous "
+                         "(JSON keeps only the last value): fix the export")
+
 
 def read_export(source: str | Path | bytes) -> tuple[str, bytes]:
     """``(name for messages, raw bytes)`` of an export given as a path or as bytes."""

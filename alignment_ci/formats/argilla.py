@@ -26,37 +26,84 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config import ValidationLimits
 from ..errors import InputError
-from . import FLAG_ALIASES, PROMPT_KEYS, RESPONSE_A_KEYS, RESPONSE_B_KEYS, ImportResult, normalize_choice, pick_key, read_export
+from . import (
+    FLAG_ALIASES,
+    PROMPT_KEYS,
+    RESPONSE_A_KEYS,
+    RESPONSE_B_KEYS,
+    ImportResult,
+    duplicate_in,
+    normalize_choice,
+    parse_export_json,
+    pick_key,
+    read_export,
+)
 
 FLAG_QUESTIONS = ("flags", "flag")
 RATIONALE_QUESTIONS = ("why", "rationale", "reason")
 _RECORD_KEYS = {"id", "_server_id", "status", "fields", "metadata", "suggestions", "responses", "vectors", "score", "inserted_at", "updated_at"}
 
 
-def load_records(source: str | Path | bytes | list[Any]) -> list[dict[str, Any]]:
-    """Records from a JSON array, ``{"records": [...]}`` or JSON Lines."""
+def load_records(source: str | Path | bytes | list[Any], limits: ValidationLimits | None = None) -> list[dict[str, Any]]:
+    """Records from a JSON array, ``{"records": [...]}`` or JSON Lines.
+
+    Nesting deeper than ``limits.max_depth`` is refused before parsing; a key given twice
+    in one object is an error naming the record (and the line, for JSON Lines)."""
+    duplicated = False
     if isinstance(source, list):
         records: Any = source
         name = "<export>"
     else:
         name, raw = read_export(source)
         try:
-            records = json.loads(raw)
+            records, duplicated = parse_export_json(raw, name, limits, "record")
         except (json.JSONDecodeError, UnicodeDecodeError):
             records = []
             for lineno, line in enumerate(raw.split(b"\n"), start=1):
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    record, twice = parse_export_json(line, f"{name}:{lineno}", limits, "record")
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise InputError(f"{name}:{lineno}: not JSON ({exc}); export records with to_json() or to_disk()") from None
+                if twice:
+                    duplicate_in(record, f"{name}:{lineno}")
+                records.append(record)
         if isinstance(records, dict):  # {"records": [...]}, or JSON Lines of a single record
             records = records["records"] if isinstance(records.get("records"), list) else [records]
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(f"{name}: expected a list of Argilla records (JSON array or JSON Lines)")
+    if duplicated:
+        for index, record in enumerate(records):
+            duplicate_in(record, f"{name}: record {_record_label(record, index)}")
+    for index, record in enumerate(records):
+        _check_shape(record, f"{name}: record {_record_label(record, index)}")
     return records
+
+
+def _record_label(record: dict[str, Any], index: int) -> str:
+    rec_id = record.get("id") or record.get("_server_id")
+    return str(rec_id)[:80] if isinstance(rec_id, (int, str)) and not isinstance(rec_id, bool) else f"#{index + 1}"
+
+
+def _check_shape(record: dict[str, Any], where: str) -> None:
+    """The parts of a record the importer walks have the types Argilla writes."""
+    def need(value: Any, types: type | tuple[type, ...], what: str) -> None:
+        if value is not None and not isinstance(value, types):
+            raise InputError(f"{where}: {what} must be {'an object' if types is dict else 'a list'}, "
+                             f"got {type(value).__name__}")
+
+    need(record.get("fields"), dict, "'fields'")
+    responses = record.get("responses")
+    need(responses, dict, "'responses'")
+    for question, answers in (responses or {}).items():
+        need(answers, list, f"the responses to {str(question)[:60]!r}")
+    for key, value in record.items():
+        if isinstance(key, str) and (key.endswith(".responses") or key.endswith(".responses.users")
+                                     or key.endswith(".responses.status")):
+            need(value, list, f"{key[:80]!r}")
 
 
 def _unflatten(record: dict[str, Any]) -> dict[str, Any]:
@@ -79,8 +126,9 @@ def _unflatten(record: dict[str, Any]) -> dict[str, Any]:
             continue
         else:
             fields[key] = value
+    suggestions = [{"question_name": k[: -len(".suggestion")], "value": v} for k, v in record.items() if k.endswith(".suggestion")]
     return {"id": record.get("id"), "_server_id": record.get("_server_id"), "status": record.get("status"),
-            "fields": fields, "responses": responses, "metadata": {}}
+            "fields": fields, "responses": responses, "metadata": {}, "suggestions": suggestions}
 
 
 def _kind(values: list[Any]) -> str | None:
@@ -121,6 +169,7 @@ def read_argilla_export(
     question: str | None = None,
     fields: Mapping[str, str] | None = None,
     choice_map: Mapping[str, str] | None = None,
+    limits: ValidationLimits | None = None,
 ) -> ImportResult:
     """Canonical rows from an Argilla v2 export.
 
@@ -129,7 +178,7 @@ def read_argilla_export(
     ``dimension`` is used. ``fields`` maps ``prompt``/``response``/``response_a``/
     ``response_b`` to field names; ``choice_map`` maps label values to a/b/tie/skip.
     """
-    records = [_unflatten(r) for r in load_records(source)]
+    records = [_unflatten(r) for r in load_records(source, limits)]
     fields = dict(fields or {})
     choice_map = dict(choice_map or {})
     candidates: dict[str, list[Any]] = {}
@@ -178,6 +227,11 @@ def read_argilla_export(
             base["response_a"], base["response_b"] = data[key_a], data[key_b]
             local_map = {key_a: "a", key_b: "b", **choice_map}
         extras = _extras(rec, where)
+        suggested = _suggestion(rec, question, where)
+        if suggested is not None and task_type == "pairwise":
+            value = local_map.get(str(suggested)) or normalize_choice(suggested, f"{where}, suggestion")
+            if value in ("a", "b", "tie"):
+                base["suggestion"] = value
         for a_index, answer in enumerate(answers):
             a_where = f"{where}, response {a_index + 1}"
             status = answer.get("status")
@@ -213,12 +267,29 @@ def read_argilla_export(
     return out
 
 
+def _suggestion(rec: dict[str, Any], question: str, where: str) -> Any:
+    """The value suggested for ``question``: ``suggestions`` as a list of ``{question_name, value,
+    score, agent}`` (``rg.Suggestion``), as a mapping question -> ``{value, …}``, or the flat
+    ``<question>.suggestion`` key."""
+    found = rec.get("suggestions")
+    if isinstance(found, list):
+        for s in found:
+            if isinstance(s, dict) and s.get("question_name") == question:
+                return s.get("value")
+    elif isinstance(found, dict):
+        entry = found.get(question)
+        return entry.get("value") if isinstance(entry, dict) else entry
+    return rec.get(f"{question}.suggestion")
+
+
 def _extras(rec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
     """Per user: flags and rationale from the ``flags`` and ``why`` questions."""
     extras: dict[str, dict[str, Any]] = {}
     responses = rec.get("responses") or {}
     for q in FLAG_QUESTIONS:
         for answer in responses.get(q) or []:
+            if not isinstance(answer, dict):
+                continue
             values = answer.get("value")
             for value in values if isinstance(values, list) else [values]:
                 column = FLAG_ALIASES.get(str(value).strip().lower())
@@ -226,6 +297,6 @@ def _extras(rec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
                     extras.setdefault(str(answer.get("user_id")), {})[column] = True
     for q in RATIONALE_QUESTIONS:
         for answer in responses.get(q) or []:
-            if isinstance(answer.get("value"), str) and answer["value"].strip():
+            if isinstance(answer, dict) and isinstance(answer.get("value"), str) and answer["value"].strip():
                 extras.setdefault(str(answer.get("user_id")), {})["rationale"] = answer["value"].strip()
     return extras

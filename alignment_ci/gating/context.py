@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..candidates import CANDIDATES_KIND, ROLES, make_candidate, production_baseline, resolve_candidate
+from ..config import load_config
+from ..config import PathsSettings
 from ..data.manifest import StoredBatch, load_stored_batches
 from ..errors import AlignmentCIError
+from ..errors import InputError
+from ..evals.datasets import load_eval_set, load_gold_set
+from ..evals.generation import Policy
+from ..evals.safety import load_red_team
+from ..evals.scoring import RewardModel
 from ..store import open_store
 from ..train.runs import latest_run, model_dir_for
 from .results import Inconclusive, NotApplicable
@@ -122,8 +129,6 @@ class ModelSet:
         if self.reward_model is None:
             raise self._missing("reward model")
         if self._rm is None:
-            from ..evals.scoring import RewardModel
-
             self._rm = RewardModel(self.reward_model)
         return self._rm
 
@@ -132,8 +137,6 @@ class ModelSet:
         if self.policy is None:
             raise self._missing("policy")
         if self._policy is None:
-            from ..evals.generation import Policy
-
             self._policy = Policy(self.policy)
         return self._policy
 
@@ -142,8 +145,6 @@ class ModelSet:
         if self.reference is None:
             raise self._missing("reference model")
         if self._reference is None:
-            from ..evals.generation import Policy
-
             self._reference = Policy(self.reference)
         return self._reference
 
@@ -249,7 +250,6 @@ def load_settings(config: Any, override_file: str | None) -> GatesSettings:
     (``--gates-settings FILE``) merged over it, key by key."""
     import yaml
 
-    from ..errors import InputError
 
     base = getattr(config, "gates", None)
     data: dict[str, Any] = base.model_dump() if base is not None else {}
@@ -289,7 +289,6 @@ def results_dir_for(options: GateOptions, config: Any = None, settings: GatesSet
         return config.resolve(chosen) if chosen else config.resolve(config.paths.outputs) / "gates"
     if chosen:
         return Path(chosen)
-    from ..config import PathsSettings
 
     return Path(PathsSettings().outputs) / "gates"
 
@@ -298,8 +297,6 @@ class GateContext:
     """Per-session state shared by the fixtures: config, settings, models, data sets."""
 
     def __init__(self, options: GateOptions) -> None:
-        from ..config import load_config
-
         self.options = options.with_env()
         self.config = load_config(self.options.alignment_config)
         self.settings = load_settings(self.config, self.options.gates_settings)
@@ -333,16 +330,12 @@ class GateContext:
     def gold_set(self) -> Any:
         """The gold :class:`~alignment_ci.evals.datasets.PairSet` (loaded once)."""
         if self._gold is None:
-            from ..evals.datasets import load_gold_set
-
             self._gold = load_gold_set(self.config, self.options.gold)
         return self._gold
 
     def eval_set(self) -> list[dict[str, Any]]:
         """Held-out eval rows: ``--eval FILE``, else the gold pairs."""
         if self._eval is None:
-            from ..evals.datasets import load_eval_set
-
             self._eval = load_eval_set(self.options.eval) if self.options.eval else list(self.gold_set().pairs)
         return self._eval
 
@@ -351,8 +344,6 @@ class GateContext:
 
     def safety_suite(self) -> Any:
         if self._suite is None:
-            from ..evals.safety import load_red_team
-
             path = self.options.safety_suite or self.config.resolve(self.config.paths.manifests) / self.settings.safety.suite
             self._suite = load_red_team(path)
         return self._suite

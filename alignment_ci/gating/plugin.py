@@ -105,6 +105,7 @@ def gate_report(config: pytest.Config) -> GateReport | None:
 
 def _as_inconclusive(fn: Callable[[], T]) -> T:
     """Input problems (missing file, bad batch) make the gates that need it inconclusive."""
+
     try:
         return fn()
     except AlignmentCIError as exc:
@@ -167,6 +168,7 @@ def held_out_pairs(eval_set: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def slices(eval_set: list[dict[str, Any]], gate_config: GatesSettings) -> dict[str, list[dict[str, Any]]]:
     """``{"all": rows, "dimension=helpfulness": rows, ...}`` over ``gates.regression.slice_keys``."""
+
     return slice_rows(eval_set, gate_config.regression.slice_keys)
 
 

@@ -25,6 +25,11 @@ from typing import Any
 
 import pytest
 
+from ..errors import AlignmentCIError
+from ..evals.generation import Policy
+from ..evals.policy_eval import load_prompt_set
+from ..evals.policy_health import degenerate_flags, distinct_n, health_stats
+from ..train import runs
 from .context import GateContext, Inconclusive, ModelSet
 from .results import Decision, at_least, at_most
 from .settings import GatesSettings
@@ -85,9 +90,6 @@ def _eval_path(ctx: GateContext) -> Path | None:
 def policy_eval_rows(gate_context: GateContext) -> list[dict[str, Any]]:
     """The eval prompts the policies answer: ``--eval FILE``, else ``gates.policy_winrate.eval_set``,
     else the shipped default set."""
-    from ..errors import AlignmentCIError
-    from ..evals.policy_eval import load_prompt_set
-
     try:
         return load_prompt_set(_eval_path(gate_context))
     except AlignmentCIError as exc:
@@ -133,8 +135,6 @@ def reference_dir(candidate: ModelSet, config: Any) -> Path | None:
     parents = (candidate.record or {}).get("parents") or {}
     sft = parents.get("sft") if isinstance(parents, dict) else None
     if isinstance(sft, dict) and sft.get("artifact"):
-        from ..train import runs
-
         return Path(runs.model_dir_for(config, sft))
     return None
 
@@ -142,8 +142,6 @@ def reference_dir(candidate: ModelSet, config: Any) -> Path | None:
 @pytest.fixture(scope="session")
 def policy_reference(candidate: ModelSet, gate_context: GateContext) -> Any:
     """The loaded reference policy, or None."""
-    from ..evals.generation import Policy
-
     if candidate.reference is not None:
         return candidate.require_reference()
     path = reference_dir(candidate, gate_context.config)
@@ -182,8 +180,6 @@ def policy_health_report(candidate: ModelSet, policy_eval_rows: list[dict[str, A
                          policy_timings: PhaseTimings) -> HealthReport:
     """Policy health over the candidate's answers to the eval prompts (computed once: the
     policy_health gate reports it, the safety gate requires it)."""
-    from ..evals.policy_health import degenerate_flags, distinct_n, health_stats
-
     s = gate_config.policy_health
     prompts = [str(r["prompt"]) for r in policy_eval_rows]
     log_ratios = None

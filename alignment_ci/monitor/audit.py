@@ -32,16 +32,17 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import Config
+from ..data.manifest import iter_manifests
 from ..errors import InputError
+from ..store import open_store
 
 JUDGMENT_COLUMNS = ("choice", "rating", "ranking", "safety_flag", "hallucination_flag")
 FLAGS = ("safety_flag", "hallucination_flag")
 
 
-def merged_labels(config: Any, store: Any = None) -> pd.DataFrame:
+def merged_labels(config: Config, store: Any = None) -> pd.DataFrame:
     """All ingested label rows, with ``vendor`` and ``batch_id`` (empty frame when none)."""
-    from ..data.manifest import iter_manifests
-    from ..store import open_store
 
     manifests = [data for _, data in iter_manifests(config) if isinstance(data.get("sha256"), str)]
     if not manifests:
@@ -82,18 +83,27 @@ def audit_id(batch_id: str, item_id: str, rater_id: str, dimension: str) -> str:
     return f"audit-{digest}"
 
 
-def audit_candidates(labels: pd.DataFrame, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Re-review candidates from merged judgments (gold items excluded), a seeded random
-    sample of ``n`` (all when None)."""
+def audit_candidates(labels: pd.DataFrame, n: int | None = None, seed: int = 0,
+                     ranking: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Re-review candidates from merged judgments (gold items excluded): a seeded random
+    sample of ``n`` (all when None), or, with a critic ``ranking``
+    (:func:`alignment_ci.quality.critic.triage`: ``item_id``, ``dimension``, ``rank``), the
+    judgments of the most suspicious items first."""
     if labels.empty:
         return []
     rows = labels
     if "is_gold" in rows.columns:
         rows = rows[~rows["is_gold"].fillna(False).astype(bool)]
-    records = rows.to_dict("records")
-    rng = random.Random(seed)
-    if n is not None and n < len(records):
-        records = rng.sample(records, n)
+    if ranking is not None and len(ranking):
+        rank = {(str(i), str(d)): int(r) for i, d, r in zip(ranking["item_id"], ranking["dimension"], ranking["rank"])}
+        keys = [rank.get((str(i), str(d)), len(rank) + 1) for i, d in zip(rows["item_id"], rows["dimension"])]
+        rows = rows.assign(_rank=keys).sort_values(["_rank", "item_id", "rater_id"], kind="mergesort").drop(columns="_rank")
+        records = rows.to_dict("records")[:n] if n is not None else rows.to_dict("records")
+    else:
+        records = rows.to_dict("records")
+        rng = random.Random(seed)
+        if n is not None and n < len(records):
+            records = rng.sample(records, n)
     out = []
     for r in records:
         judgment = {k: _plain(r.get(k)) for k in JUDGMENT_COLUMNS if k in r and _plain(r.get(k)) is not None}
@@ -104,7 +114,8 @@ def audit_candidates(labels: pd.DataFrame, n: int | None = None, seed: int = 0) 
             "task_type": r["task_type"],
             "dimension": r["dimension"],
             "cohort": None,
-            "reason": f"audit: blind re-review of a merged label ({r.get('vendor')}/{r['batch_id']})",
+            "reason": f"audit: blind re-review of a merged label ({r.get('vendor')}/{r['batch_id']})"
+                      + (", ranked by critic disagreement" if ranking is not None else ""),
             "audit_of": {"vendor": r.get("vendor"), "batch_id": r["batch_id"], "item_id": r["item_id"],
                          "rater_id": r["rater_id"], "dimension": r["dimension"], "task_type": r["task_type"], **judgment},
         })

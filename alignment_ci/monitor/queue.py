@@ -95,6 +95,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
+from ..config import TASK_TYPES, Config
 from ..data.contract import CHOICES
 from ..errors import AlignmentCIError, InputError
 from .settings import QueueSettings
@@ -103,7 +104,6 @@ STATUSES = ("queued", "assigned", "done", "released")
 CLAIMABLE = ("queued", "released")
 KINDS = ("task", "gold", "calibration")
 PHASES = ("onboarding", "calibration")
-TASK_TYPES = ("pairwise", "likert", "ranking")
 GENERIC_WARNING = "This task contains sensitive content ({category})."
 
 
@@ -170,6 +170,9 @@ class QueueItem(Base):
     language: Mapped[str | None] = mapped_column(String(32), nullable=True)
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
     gold_answer: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # A critic's prefilled suggestion {answer, score, model_version} or a text {hint} on a critical
+    # dimension; shown only when the vendor asks for suggestions (GET /v1/tasks?suggestions=true).
+    suggestion: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="queued")
 
@@ -283,7 +286,7 @@ def create_schema(engine: Engine) -> None:
     (``queue_assignments.rationale``) to a database created before them."""
     metadata.create_all(engine)
     for table, column, kind in (("queue_assignments", "rationale", "TEXT"), ("queue_raters", "served_total", "INTEGER"),
-                                ("queue_raters", "served_gold", "INTEGER")):
+                                ("queue_raters", "served_gold", "INTEGER"), ("queue_items", "suggestion", "JSON")):
         if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
             with engine.begin() as conn:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
@@ -293,7 +296,7 @@ def create_schema(engine: Engine) -> None:
             index.create(engine, checkfirst=False)
 
 
-def database_url(config: Any) -> str:
+def database_url(config: Config) -> str:
     """``bridge.database_url`` with a relative SQLite path resolved against ``config.root``."""
     url = make_url(config.bridge.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -305,7 +308,7 @@ def database_url(config: Any) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def open_queue(config: Any) -> Engine:
+def open_queue(config: Config) -> Engine:
     """The configured queue database, with its tables created."""
     engine = make_engine(database_url(config))
     create_schema(engine)
@@ -371,7 +374,8 @@ def enqueue(
     or ``response``); optional: ``item_id`` (kept server-side as ``source_id``),
     ``dimension``, ``task_type``, ``bucket``, ``reason``, ``priority``, ``severity``,
     ``expedited``, ``sensitive_category``, ``cohort``, ``language``, ``is_gold`` and
-    ``gold_answer`` (required for gold). An item whose ``(item_id, dimension)`` is already
+    ``gold_answer`` (required for gold) and ``suggestion`` (a critic's ``{answer, score,
+    model_version}``, or ``{hint}`` on a critical dimension). An item whose ``(item_id, dimension)`` is already
     in the queue is skipped (listed in ``skipped``), so re-running a plan is harmless.
     """
     if copies < 1:
@@ -388,6 +392,10 @@ def enqueue(
         is_gold = bool(item.get("is_gold", False))
         if is_gold and item.get("gold_answer") is None:
             raise InputError(f"{where}: a gold item needs its gold_answer")
+        suggestion = item.get("suggestion")
+        if suggestion is not None and (not isinstance(suggestion, Mapping) or not ({"answer", "hint"} & set(suggestion))
+                                       or set(suggestion) - {"answer", "score", "model_version", "hint"}):
+            raise InputError(f"{where}: suggestion must be an object with answer (and score, model_version) or hint")
         source_id = str(item.get("item_id") or _new_id())
         already = session.scalar(
             select(func.count()).select_from(QueueItem).where(QueueItem.source_id == source_id, QueueItem.dimension == dimension)
@@ -414,6 +422,7 @@ def enqueue(
                 language=item.get("language"),
                 is_gold=is_gold,
                 gold_answer=item.get("gold_answer") if is_gold else None,
+                suggestion=dict(suggestion) if suggestion is not None else None,
                 created_at=now,
                 status="queued",
             )
@@ -584,9 +593,9 @@ def _warning(category: str | None, settings: QueueSettings) -> str | None:
     return settings.content_warnings.get(category, GENERIC_WARNING.format(category=category))
 
 
-def _payload(item: QueueItem, settings: QueueSettings) -> dict[str, Any]:
+def _payload(item: QueueItem, settings: QueueSettings, suggestions: bool = False) -> dict[str, Any]:
     # The same keys and types for real and gold tasks: nothing tells them apart.
-    return {
+    payload = {
         "task_id": item.id,
         "phase": "task",
         "dimension": item.dimension,
@@ -595,6 +604,9 @@ def _payload(item: QueueItem, settings: QueueSettings) -> dict[str, Any]:
         "responses": list(item.responses),
         "content_warning": _warning(item.sensitive_category, settings),
     }
+    if suggestions:
+        payload["suggestion"] = item.suggestion
+    return payload
 
 
 def _calibration_payload(item: CalibrationItem) -> dict[str, Any]:
@@ -807,8 +819,10 @@ def next_tasks(
     dimension: str | None = None,
     settings: QueueSettings | None = None,
     rng: random.Random | None = None,
+    suggestions: bool = False,
 ) -> list[dict[str, Any]]:
-    """Up to ``n`` task payloads for one rater, claimed for ``vendor``.
+    """Up to ``n`` task payloads for one rater, claimed for ``vendor`` (with each task's
+    ``suggestion`` when ``suggestions``: the critic's prefill, or a hint on a critical dimension).
 
     Order of business: onboarding/calibration items of dimensions the rater has not
     passed (for dimensions with queued work, or ``dimension``); then real tasks of
@@ -863,7 +877,7 @@ def next_tasks(
         real += _claim_real(session, rater, eligible, reserved - len(gold), quota_left, settings, now)
     rater.served_total = served_total + len(real) + len(gold)
     rater.served_gold = served_gold + len(gold)
-    payloads = [_payload(item, settings) for item in real + gold]
+    payloads = [_payload(item, settings, suggestions) for item in real + gold]
     rng.shuffle(payloads)
     session.flush()
     return payloads

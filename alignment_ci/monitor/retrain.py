@@ -24,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from ..config import parse_config
+from ..config import Config
+from ..data.manifest import iter_manifests, snapshot
 from ..errors import InputError
 from ..textsafety import escape_markdown
 from .settings import RetrainSettings
@@ -51,7 +54,7 @@ class RetrainDecision:
         return data
 
 
-def _state(config: Any, settings: RetrainSettings) -> dict[str, Any]:
+def _state(config: Config, settings: RetrainSettings) -> dict[str, Any]:
     path = config.resolve(settings.state_file)
     if not path.exists():
         return {}
@@ -76,9 +79,8 @@ def latest_run(store: Any) -> dict[str, Any] | None:
     return best
 
 
-def retrain_check(config: Any, *, store: Any = None, schedule: bool = False, settings: RetrainSettings | None = None) -> RetrainDecision:
+def retrain_check(config: Config, *, store: Any = None, schedule: bool = False, settings: RetrainSettings | None = None) -> RetrainDecision:
     """Is a retrain due? Counts merged label rows of batches not yet in a training snapshot."""
-    from ..data.manifest import iter_manifests, snapshot
 
     settings = settings or RetrainSettings()
     manifests = [data for _, data in iter_manifests(config) if isinstance(data.get("sha256"), str)]
@@ -174,7 +176,7 @@ def _body(decision: RetrainDecision) -> str:
 
 
 def open_retrain_pr(
-    config: Any,
+    config: Config,
     decision: RetrainDecision,
     forge: Any,
     *,
@@ -190,7 +192,6 @@ def open_retrain_pr(
     local = config_file if config_file.is_absolute() else config.resolve(config_file)
     text = local.read_text(encoding="utf-8") if local.exists() else ""
     new_text = set_training_snapshot(text, decision.snapshot, str(config_file))
-    from ..config import parse_config
 
     if parse_config(new_text, source=str(config_file)).training.dataset.snapshot != decision.snapshot:
         raise InputError(f"{config_file}: could not set training.dataset.snapshot; set it by hand to {decision.snapshot}")

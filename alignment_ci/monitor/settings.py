@@ -1,20 +1,15 @@
 """Settings of the closed loop: triage, the rater queue, the planner, SLAs, retraining, cost.
 
 Each model is one section of alignment.yaml (``monitor:``, ``queue:``, ``planner:``,
-``sla:``, ``retrain:``, ``cost_model:``); until the section is hooked into
-:class:`~alignment_ci.config.Config`, :func:`section` returns the defaults. Settings that
-already live elsewhere are reused, not repeated: the budget shares
+``sla:``, ``retrain:``, ``cost_model:``) of :class:`~alignment_ci.config.Config`, which
+always has every section (``config.monitor``, ...). Settings that already live elsewhere are reused, not repeated: the budget shares
 (``sampling.budget``), the gold rate and database URL (``bridge.gold_rate``,
 ``bridge.database_url``) and the prices (``cost.price_per_label``, ``cost.gpu_hour``).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-_T = TypeVar("_T", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -173,9 +168,3 @@ class CostModelSettings(_Section):
 
     labels_per_item: int = Field(3, ge=1, description="Independent judgments bought per item.")
     currency: str = Field("USD", description="Currency of the prices.")
-
-
-def section(config: Any, name: str, model: type[_T]) -> _T:
-    """``config.<name>`` when the Config has that section, else ``model()`` (the defaults)."""
-    found = getattr(config, name, None) if config is not None else None
-    return found if isinstance(found, model) else model()

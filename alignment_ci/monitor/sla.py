@@ -26,7 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Config
 from ..errors import InputError
+from ..quality.agreement import agreement_report
+from ..quality.raters import rater_report
 from .settings import SlaSettings
 
 
@@ -44,12 +47,10 @@ def _time(value: Any, what: str, where: str) -> datetime | None:
 
 
 def batch_sla_record(
-    df: Any, vendor: str, batch_id: str, pushed_at: Any, accepted_at: Any = None, config: Any = None
+    df: Any, vendor: str, batch_id: str, pushed_at: Any, accepted_at: Any = None, config: Config | None = None
 ) -> dict[str, Any]:
     """The SLA record of one batch from its canonical rows (a DataFrame): decisions, rater
     time, Krippendorff's alpha (weighted over dimensions) and gold judgments/correct."""
-    from ..quality.agreement import agreement_report
-    from ..quality.raters import rater_report
 
     decisions = int(len(df))
     seconds = float(df["time_spent_s"].fillna(0).sum()) if "time_spent_s" in df.columns else 0.0

@@ -63,8 +63,13 @@ def adjudication_list(
     config: Config | None = None,
     *,
     likert_tolerance: int = 0,
+    ranking: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Items whose judgments disagree on a critical dimension, with every judgment.
+
+    With a critic ``ranking`` (:func:`alignment_ci.quality.critic.triage`), items whose consensus
+    contradicts a confident critic (any dimension) join the list with reason ``critic``, and the
+    list is ordered by the ranking (most suspicious first) instead of the batch order.
 
     Each entry: ``batch_id``, ``item_id``, ``dimension``, ``task_type``, ``reason``
     (``disagreement``), ``prompt``, the compared text(s), ``counts`` (answer → number of
@@ -80,8 +85,15 @@ def adjudication_list(
     gold_col = _GOLD[task_type]
     df = df.assign(_gold_flag=gold_flags(df))
     entries: list[dict[str, Any]] = []
+    flagged: dict[tuple[str, str], str] = {}
+    order: dict[tuple[str, str], int] = {}
+    if ranking is not None and len(ranking):
+        order = {(str(i), str(d)): int(r) for i, d, r in zip(ranking["item_id"], ranking["dimension"], ranking["rank"])}
+        hits = ranking[ranking["category"] == "contradicts"]
+        flagged = {(str(i), str(d)): str(why) for i, d, why in zip(hits["item_id"], hits["dimension"], hits["reason"])}
     for (item_id, dim), part in df.groupby(["item_id", "dimension"], sort=False):
-        if str(dim) not in critical:
+        critic_reason = flagged.get((str(item_id), str(dim)))
+        if str(dim) not in critical and critic_reason is None:
             continue
         if gold_col in part.columns and part["_gold_flag"].any():
             if any(not is_missing(v) for v in part[gold_col]):
@@ -99,7 +111,7 @@ def adjudication_list(
             if answer is None or answer == "skip":
                 continue
             answers.append(answer)
-        if not _disagree(task_type, answers, likert_tolerance):
+        if not _disagree(task_type, answers, likert_tolerance) and critic_reason is None:
             continue
         counts: dict[str, int] = {}
         for a in answers:
@@ -111,12 +123,16 @@ def adjudication_list(
             "item_id": str(item_id),
             "dimension": str(dim),
             "task_type": task_type,
-            "reason": "disagreement",
+            "reason": "disagreement" if _disagree(task_type, answers, likert_tolerance) and str(dim) in critical else "critic",
             "prompt": _plain(first["prompt"]),
         }
+        if critic_reason is not None:
+            entry["critic"] = critic_reason
         for col in _CONTENT[task_type]:
             entry[col] = _plain(first[col])
         entry["counts"] = dict(sorted(counts.items()))
         entry["judgments"] = judgments
         entries.append(entry)
+    if order:
+        entries.sort(key=lambda e: order.get((e["item_id"], e["dimension"]), len(order) + 1))
     return entries

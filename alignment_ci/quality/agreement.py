@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from alignment_ci.config import Config, QualitySettings
 from alignment_ci.errors import InputError
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
@@ -567,7 +568,7 @@ def dimension_agreement(
 
 def agreement_report(
     df: pd.DataFrame,
-    config: Any = None,
+    config: Config | None = None,
     level: str | None = None,
     weights: str | None = None,
     *,
@@ -583,13 +584,13 @@ def agreement_report(
     Thresholds come from ``config.quality``. A dimension judged in several task types is
     keyed ``dimension/task_type``. ``bootstrap_samples=0`` skips the interval.
     """
-    q = config.quality if config is not None else None
+    q = config.quality if config is not None else QualitySettings()
     opts = dict(
-        alpha_tentative=getattr(q, "alpha_tentative", 0.667),
-        alpha_reliable=getattr(q, "alpha_reliable", 0.8),
-        min_overlap_items=getattr(q, "min_overlap_items", 20),
-        bootstrap_samples=bootstrap_samples if bootstrap_samples is not None else getattr(q, "bootstrap_samples", 1000),
-        seed=seed if seed is not None else getattr(q, "seed", 0),
+        alpha_tentative=q.alpha_tentative,
+        alpha_reliable=q.alpha_reliable,
+        min_overlap_items=q.min_overlap_items,
+        bootstrap_samples=bootstrap_samples if bootstrap_samples is not None else q.bootstrap_samples,
+        seed=seed if seed is not None else q.seed,
     )
     if level is not None and level not in LEVELS:
         raise InputError(f"unknown --level {level!r}; use one of {', '.join(LEVELS)}")

@@ -25,14 +25,15 @@ numbers that mean nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import spsolve
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 # Dense Newton systems up to this many unknowns; sparse above (response-level entities).
 _DENSE_MAX = 2000
@@ -121,6 +122,9 @@ def _log_likelihood(c: PairCounts, theta: NDArray[np.float64], gamma: float) -> 
 
 
 def _check_identifiable(c: PairCounts, fit_position: bool, labels: list[str] | None) -> None:
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
     n = c.n_entities
     name = (lambda i: repr(labels[i])) if labels is not None else (lambda i: f"entity {i}")
     # Edge loser -> winner for every observed win.
@@ -157,6 +161,8 @@ def _newton_system(
     c: PairCounts, theta: NDArray[np.float64], gamma: float, fit_position: bool
 ) -> tuple[NDArray[np.float64], np.ndarray | sp.spmatrix]:
     """Gradient and Fisher information (negative Hessian) with entity 0 pinned."""
+    import scipy.sparse as sp
+
     n = c.n_entities
     d = theta[c.first] - theta[c.second] + gamma
     p = 1.0 / (1.0 + np.exp(-d))
@@ -211,6 +217,8 @@ def bradley_terry(
 
 def _solve(info: np.ndarray | sp.spmatrix, grad: NDArray[np.float64], check_rank: bool) -> NDArray[np.float64] | None:
     """Newton step ``info⁻¹ · grad``, or None when the system is singular."""
+    from scipy.sparse.linalg import spsolve
+
     try:
         if isinstance(info, np.ndarray):
             if check_rank and np.linalg.matrix_rank(info) < info.shape[0]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from alignment_ci.config import Config
+from alignment_ci.config import Config, QualitySettings
 from alignment_ci.errors import InputError
 from alignment_ci.quality.agreement import coded_judgments
 from alignment_ci.textsafety import pseudonymize
@@ -52,9 +52,9 @@ class LikertCalibration:
         return {"method": self.method, "cohort": self.cohort, "dimensions": self.adjustments}
 
 
-def _quality(config: Any, name: str, default: Any) -> Any:
-    """A ``config.quality`` setting, or ``default`` while QualitySettings lacks it."""
-    return getattr(getattr(config, "quality", None), name, default)
+def _quality(config: Config | None) -> QualitySettings:
+    """``config.quality``, or the built-in defaults without a config."""
+    return config.quality if config is not None else QualitySettings()
 
 
 def _ridge_fit(x: np.ndarray, y: np.ndarray, shrinkage: float, with_slope: bool) -> tuple[float, float]:
@@ -75,7 +75,7 @@ def _ridge_fit(x: np.ndarray, y: np.ndarray, shrinkage: float, with_slope: bool)
     return float(a), float(b)
 
 
-def _scale_for(config: Any, dimension: str, ratings: np.ndarray) -> tuple[float, float]:
+def _scale_for(config: Config | None, dimension: str, ratings: np.ndarray) -> tuple[float, float]:
     """The dimension's scale from the taxonomy (built-in defaults without a config), else the observed range."""
     dim = (config if config is not None else Config()).taxonomy.get(dimension)
     if dim is not None:
@@ -114,7 +114,7 @@ def _summary(n: int, offset: float, dslope: float, centre: float, lo: float, hi:
 
 def calibrate_likert(
     df: pd.DataFrame,
-    config: Any = None,
+    config: Config | None = None,
     *,
     cohort: str | None = None,
     cohort_freq: str | None = None,
@@ -127,10 +127,10 @@ def calibrate_likert(
     ``cohort_freq`` (a pandas period alias such as ``"W"`` or ``"M"``) makes cohorts from
     ``labeled_at`` instead. Without either, there is one cohort. Gold rows are those with a
     ``gold_rating`` (and not ``is_gold == False``). ``shrinkage`` defaults to
-    ``config.quality.calibration_shrinkage`` when that exists, else 5 gold judgments.
+    ``config.quality.calibration_shrinkage``.
     """
     if shrinkage is None:
-        shrinkage = float(_quality(config, "calibration_shrinkage", 5.0))
+        shrinkage = _quality(config).calibration_shrinkage
     if method not in ("offset", "linear"):
         raise InputError(f"unknown calibration method {method!r}; use offset or linear")
     if shrinkage < 0:
@@ -190,7 +190,7 @@ def calibrate_likert(
 
 def gold_accuracy_drift(
     df: pd.DataFrame,
-    config: Any = None,
+    config: Config | None = None,
     *,
     freq: str | None = None,
     min_judgments: int | None = None,
@@ -204,14 +204,15 @@ def gold_accuracy_drift(
     ``improving``, ``stable`` or ``insufficient_data`` (fewer than ``min_judgments`` dated
     gold judgments per half). Ids are pseudonymized. Unset options come from
     ``config.quality`` (``drift_freq``, ``drift_min_judgments``, ``drift_p_value``,
-    ``likert_tolerance``) when it has them, else W, 10, 0.05 and 0.
+    ``likert_tolerance``).
     """
     from statsmodels.stats.proportion import proportions_ztest
 
-    freq = freq or str(_quality(config, "drift_freq", "W"))
-    min_judgments = int(min_judgments if min_judgments is not None else _quality(config, "drift_min_judgments", 10))
-    p_value = float(p_value if p_value is not None else _quality(config, "drift_p_value", 0.05))
-    likert_tolerance = float(likert_tolerance if likert_tolerance is not None else _quality(config, "likert_tolerance", 0.0))
+    q = _quality(config)
+    freq = freq or q.drift_freq
+    min_judgments = int(min_judgments if min_judgments is not None else q.drift_min_judgments)
+    p_value = float(p_value if p_value is not None else q.drift_p_value)
+    likert_tolerance = float(likert_tolerance if likert_tolerance is not None else q.likert_tolerance)
 
     if len(df) == 0:
         return {"raters": {}}

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _EPS = 1e-10
 
@@ -57,6 +59,8 @@ class DawidSkene:
 
         ``true_labels`` maps gold tasks to their answers; their posteriors are pinned.
         """
+        import scipy.sparse as sp
+
         gold = pd.Series(true_labels, dtype=object) if true_labels is not None else pd.Series(dtype=object)
         t_idx, tasks = pd.factorize(data["task"], sort=False)
         w_idx, workers = pd.factorize(data["worker"], sort=True)

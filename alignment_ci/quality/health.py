@@ -14,6 +14,7 @@ import pandas as pd
 from ..config import Config
 from ..data.manifest import drop_excluded
 from .agreement import agreement_report
+from .critic import anchoring, critic_agreement, triage
 from .raters import rater_report
 
 
@@ -28,6 +29,7 @@ def label_health(
     *,
     warnings: dict[str, int] | None = None,
     bootstrap_samples: int | None = None,
+    critic_scores: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The health summary of one batch (canonical frame ``df``).
 
@@ -96,10 +98,25 @@ def label_health(
             for bucket in sorted(set(shares) | set(budget))
         }
     health["warnings"] = dict(sorted((warnings or {}).items()))
+    if critic_scores is not None and rows and health["task_type"] == "pairwise":
+        agreement_c = critic_agreement(df, critic_scores, config.critic)
+        ranked = triage(df, critic_scores, config.critic)
+        top = ranked[ranked["category"] != "other"].head(5)
+        health["critic"] = {
+            "dimensions": agreement_c["dimensions"],
+            "flagged_raters": {r: agreement_c["raters"][r]["reason"] for r in agreement_c["flagged_raters"]},
+            "contradictions": int((ranked["category"] == "contradicts").sum()),
+            "top_disagreements": [{"item_id": r.item_id, "dimension": r.dimension, "reason": r.reason} for r in top.itertuples()],
+        }
+    if "suggestion" in df.columns and df["suggestion"].notna().any():
+        check = anchoring(df, config.critic)
+        health["anchoring"] = {"wrong_suggestions": check["wrong_suggestions"],
+                               "flagged_raters": {r: check["raters"][r]["reason"] for r in check["flagged_raters"]}}
     dim_verdicts = [d.get("verdict") for d in agreement["dimensions"].values()]
     if "fail" in dim_verdicts:
         verdict = "fail"
-    elif health["flagged_raters"] or "inconclusive" in dim_verdicts:
+    elif (health["flagged_raters"] or "inconclusive" in dim_verdicts
+          or (health.get("critic") or {}).get("flagged_raters") or (health.get("anchoring") or {}).get("flagged_raters")):
         verdict = "warn"
     else:
         verdict = "pass"

@@ -25,12 +25,8 @@ skipped), ``tie`` (the decision is a tie, or equal likert ratings), ``low_confid
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -185,25 +181,3 @@ def training_pairs(
         else:
             pairs += _compared_pairs(dv, decisions, threshold, include_gold, batches, excluded)
     return pairs, excluded
-
-
-def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
-    """Write rows as JSON Lines atomically (temporary file, then rename); returns the count.
-
-    Text is written raw (UTF-8, not escaped for display): these files are data, and
-    whoever renders them escapes at that point.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n

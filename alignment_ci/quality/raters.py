@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from alignment_ci.config import Config, QualitySettings
 from alignment_ci.quality.agreement import coded_judgments, value_counts_matrix
 from alignment_ci.textsafety import pseudonymize
 
@@ -45,27 +45,28 @@ NOMINAL_TASKS = ("pairwise", "ranking")
 
 @dataclass(frozen=True)
 class RaterThresholds:
-    """Flagging thresholds; defaults follow ``config.quality`` (QualitySettings)."""
+    """Flagging thresholds: the ``quality:`` settings this module reads. Their defaults are
+    :class:`~alignment_ci.config.QualitySettings`' (defined there only)."""
 
-    min_rater_judgments: int = 20
-    min_gold_accuracy: float = 0.7
-    max_position_bias: float = 0.8
-    min_seconds_per_item: float = 3.0
-    min_gold_judgments: int = 10
-    min_consensus_judgments: int = 20
-    min_consensus_kappa: float = 0.2
-    adversarial_p: float = 0.01
-    min_position_judgments: int = 20
-    relative_speed: float = 0.2
-    likert_tolerance: float = 0.0
-    gold_weight: float = 2.0
-    prior_reliability: float = 0.5
+    min_rater_judgments: int
+    min_gold_accuracy: float
+    max_position_bias: float
+    min_seconds_per_item: float
+    min_gold_judgments: int
+    min_consensus_judgments: int
+    min_consensus_kappa: float
+    adversarial_p: float
+    min_position_judgments: int
+    relative_speed: float
+    likert_tolerance: float
+    gold_weight: float
+    prior_reliability: float
 
     @classmethod
-    def from_config(cls, config: Any = None, **overrides: Any) -> "RaterThresholds":
-        """Thresholds from ``config.quality`` (fields it lacks keep their defaults)."""
-        q = config.quality if config is not None else None
-        values = {name: getattr(q, name) for name in cls.__dataclass_fields__ if q is not None and hasattr(q, name)}
+    def from_config(cls, config: Config | None = None, **overrides: Any) -> "RaterThresholds":
+        """Thresholds from ``config.quality`` (the built-in defaults without a config)."""
+        q = config.quality if config is not None else QualitySettings()
+        values = {name: getattr(q, name) for name in cls.__dataclass_fields__}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -240,6 +241,8 @@ def _row_stats(df: pd.DataFrame, coded: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rater_table(df: pd.DataFrame, thresholds: RaterThresholds) -> dict[Any, RaterStats]:
+    from scipy.stats import norm
+
     df = df.reset_index(drop=True)
     coded = coded_judgments(df)
     rows = _row_stats(df, coded)
@@ -332,7 +335,7 @@ def _rater_table(df: pd.DataFrame, thresholds: RaterThresholds) -> dict[Any, Rat
     return stats
 
 
-def rater_report(df: pd.DataFrame, config: Any = None, **overrides: Any) -> dict[str, Any]:
+def rater_report(df: pd.DataFrame, config: Config | None = None, **overrides: Any) -> dict[str, Any]:
     """``alignment-ci quality raters``: per-rater statistics, flags and reliability.
 
     Returns ``{"raters": {id: {n, gold_accuracy, agreement_with_consensus, reliability,
@@ -352,7 +355,7 @@ def rater_report(df: pd.DataFrame, config: Any = None, **overrides: Any) -> dict
     }
 
 
-def reliability_scores(df: pd.DataFrame, config: Any = None, **overrides: Any) -> dict[str, float]:
+def reliability_scores(df: pd.DataFrame, config: Config | None = None, **overrides: Any) -> dict[str, float]:
     """Reliability in [0, 1] per rater id as it appears in ``df`` (input to the weighted vote)."""
     thresholds = RaterThresholds.from_config(config, **overrides)
     if len(df) == 0:

@@ -26,13 +26,24 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..data.manifest import iter_manifests, snapshot as dataset_snapshot
+from ..data.manifest import find_batch
+from ..data.readers import read_batch
+from ..data.validate import validate_file
 from ..errors import AlignmentCIError, InputError
+from ..evals.critics import read_scores
+from ..forge import open_forge
+from ..forge.actions import actions_context
+from ..monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
+from ..monitor.sla import batch_sla_record, vendor_sla
+from ..quality.health import label_health
+from ..store import open_store
+from ..train.runs import find_run, git_commit, latest_run
 from .data import ReportData, verdict_of
 from .output import write_report
 from .publish import publish_report
@@ -138,26 +149,15 @@ def resolve_run(config: Config, ref: Any, store: Any = None) -> dict[str, Any] |
         if not isinstance(record, dict):
             raise InputError(f"{path}: a run record is a JSON object")
         return record
-    from ..train.runs import find_run
 
     return find_run(config, text, store=store)
 
 
 def newest_run(config: Config, store: Any = None) -> dict[str, Any] | None:
     """The most recently finished run of any stage, or None."""
-    from ..train.runs import latest_run
 
     records = [r for r in (latest_run(config, s, store=store) for s in RUN_STAGES_NEWEST_FIRST) if r]
     return max(records, key=lambda r: r.get("finished_at", ""), default=None)
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
 def batch_summaries(
@@ -167,9 +167,6 @@ def batch_summaries(
 
     With ``sla_records``, each accepted batch's SLA record (decisions, rater time,
     agreement, gold) is appended to it, under the vendor its manifest names."""
-    from ..data.readers import read_batch
-    from ..data.validate import validate_file
-    from ..quality.health import label_health
 
     vendors = {m.get("batch_id"): m.get("vendor") for m in _manifests(config).values()} if sla_records is not None else {}
     validation, health = [], []
@@ -180,19 +177,30 @@ def batch_summaries(
             counts: dict[str, int] = {}
             for issue in report.warnings:
                 counts[issue.kind] = counts.get(issue.kind, 0) + 1
-            df = read_batch(file, default_dimension=config.taxonomy.default_dimension)
-            health.append(label_health(df, config, warnings=counts))
+            df = read_batch(file, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
+            health.append(label_health(df, config, warnings=counts, critic_scores=_critic_scores(config, report.batch_id)))
             if sla_records is not None:
-                from ..monitor.sla import batch_sla_record
-
                 vendor = vendors.get(report.batch_id) or "unknown"
                 sla_records.append(batch_sla_record(df, vendor, str(report.batch_id), None, config=config))
     return validation, health
 
 
-def _manifests(config: Config) -> dict[str, dict[str, Any]]:
-    from ..data.manifest import iter_manifests
+def _critic_scores(config: Config, batch_id: str | None) -> Any:
+    """The latest critic scores stored beside an ingested batch (its manifest's ``critic_scores``), or None."""
+    import tempfile
 
+
+    found = find_batch(config, batch_id) if batch_id else None
+    entries = (found[1].get("critic_scores") or []) if found else []
+    if not entries:
+        return None
+    with tempfile.TemporaryDirectory(prefix="alignment-ci-critic-") as tmp:
+        local = Path(tmp) / "scores.jsonl"
+        open_store(config).get_blob_to_path(entries[-1]["sha256"], local)
+        return read_scores(local)[0]
+
+
+def _manifests(config: Config) -> dict[str, dict[str, Any]]:
     return {data["sha256"]: {**data, "_path": str(path)} for path, data in iter_manifests(config) if "sha256" in data}
 
 
@@ -221,7 +229,6 @@ def _configured(config: Config, section: str) -> bool:
 def run_cost(config: Config, records: Sequence[dict[str, Any]], batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Annotation cost (each merged judgment × the vendor's price per label) plus compute
     (the runs' GPU-hours × price), priced by :mod:`alignment_ci.monitor.cost`."""
-    from ..monitor.cost import annotation_cost, gpu_cost, run_gpu_usage
 
     labels, annotation = 0, 0.0
     for b in batches:
@@ -264,7 +271,6 @@ def collect_report_data(
     store: Any = None,
 ) -> ReportData:
     """Assemble the report's data from the pipeline's outputs (defaults: the conventional paths)."""
-    from ..data.manifest import snapshot as dataset_snapshot
 
     notes: list[str] = []
     gates, meta = load_gate_results(gate_results if gate_results is not None else default_gate_results(config))
@@ -307,8 +313,6 @@ def collect_report_data(
 
     sla = None
     if batches:
-        from ..monitor.sla import vendor_sla
-
         sla_records: list[dict[str, Any]] = []
         validation, health = batch_summaries(config, batches, sla_records)
         sla = vendor_sla(sla_records, config.sla) if sla_records else None
@@ -326,7 +330,7 @@ def collect_report_data(
                 runs.append({"role": f"{role} ← {name}", "stage": name, "run_key": parent.get("run_key"), "artifact": parent.get("artifact")})
     lineage = {
         "snapshot": snap,
-        "git_commit": (cand or {}).get("git_commit") or _git_commit(config.root),
+        "git_commit": (cand or {}).get("git_commit") or git_commit(config.root),
         "runs": runs,
         "batches": [{"batch_id": b.get("batch_id"), "vendor": b.get("vendor"), "sha256": b.get("sha256")} for b in lineage_batches],
     }
@@ -384,8 +388,6 @@ def build_report(
     artifacts and the summary is appended to ``$GITHUB_STEP_SUMMARY``; locally the link is
     the HTML file. Returns ``{verdict, state, files, published}``.
     """
-    from ..forge import open_forge
-    from ..forge.actions import actions_context
 
     env = os.environ if environ is None else environ
     out = Path(out_dir) if out_dir is not None else default_report_dir(config)
@@ -409,7 +411,7 @@ def build_report(
     }
     if publish:
         forge = open_forge(config, config.root, environ=env)
-        head_sha = ctx.head_sha or _git_commit(config.root)
+        head_sha = ctx.head_sha or git_commit(config.root)
         published = publish_report(
             forge, data, files.markdown.read_text(encoding="utf-8"), pr=ctx.pr_number, head_sha=head_sha,
             details_url=ctx.run_url or html_url, status_context=config.forge.status_context, check_name=config.forge.check_name,

@@ -48,8 +48,12 @@ import numpy as np
 import pandas as pd
 
 from ..candidates import resolve_candidate, set_baseline
+from ..config import Config
 from ..errors import AlignmentCIError, InputError, StoreError
 from ..ids import check_id
+from ..lineage import LineageLog
+from ..store import open_store
+from ..store.base import ArtifactStore, WriteConflict
 from .events import read_events
 from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
@@ -183,9 +187,6 @@ def _weights(baseline: str, candidate: str, percent: float) -> dict[str, float]:
 
 
 def _lineage_of(store: StateStore) -> Any:
-    from ..lineage import LineageLog
-    from ..store.base import ArtifactStore
-
     return LineageLog(store) if isinstance(store, ArtifactStore) else None
 
 
@@ -252,7 +253,6 @@ def _record_baseline(rollout: Rollout) -> dict[str, Any]:
 
 def _decide(rollout: Rollout, router: TrafficRouter, now: datetime, **fields: Any) -> dict[str, Any]:
     """Write decision seq+1, then complete it (lineage, router, done record)."""
-    from ..store.base import WriteConflict
 
     seq = rollout.last["seq"] + 1
     record = {"rollout_id": rollout.rollout_id, "seq": seq, "decided_at": now.isoformat(), **fields}
@@ -465,7 +465,6 @@ def start(
     }
     if forced:
         record["forced"] = forced
-    from ..store.base import WriteConflict
 
     try:
         store.put_record(RECORD_KIND, record_key(rollout_id, 0), record)
@@ -687,8 +686,7 @@ def abort(
     return {**_status(rollout, router_), "outcome": "rollback"}
 
 
-def open_rollout_store(config: Any) -> StateStore:
+def open_rollout_store(config: Config) -> StateStore:
     """The configured artifact store (where rollout state lives)."""
-    from ..store import open_store
 
     return open_store(config)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from ..config import Config
+from ..forge import open_forge
 
 KIND = "rollout-deployments"
 
@@ -21,7 +23,7 @@ def environment_for(result: dict[str, Any]) -> str:
 
 
 def publish(
-    config: Any,
+    config: Config,
     store: Any,
     result: dict[str, Any],
     *,
@@ -30,7 +32,6 @@ def publish(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Create the environment's deployment on first use, then set its status from ``result``."""
-    from ..forge import open_forge
 
     env_vars = os.environ if environ is None else environ
     forge = forge if forge is not None else open_forge(config, config.root)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import glob
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +170,3 @@ def read_events(sources: str | Path | Sequence[str | Path], store: Any = None) -
     events = pd.concat(frames, ignore_index=True)
     events = events.drop_duplicates(subset="request_id", keep="first")
     return events.sort_values("timestamp", kind="stable").drop(columns="_line").reset_index(drop=True)
-
-
-def write_jsonl(path: str | Path, events: Iterable[dict[str, Any]], append: bool = True) -> Path:
-    """Write events as JSONL (appending by default), one compact object per line."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a" if append else "w", encoding="utf-8") as f:
-        for event in events:
-            f.write(json.dumps(event, separators=(",", ":")) + "\n")
-    return path

@@ -29,11 +29,14 @@ better) or shrink (higher is better) by that fraction.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # config.py imports this module (the rollout section's schema)
+    from ..config import Config
 
 Direction = Literal["lower", "higher"]
 MetricKind = Literal["boolean", "numeric"]
@@ -222,27 +225,10 @@ def parse_plan(data: dict[str, Any] | None, source: str = "rollout") -> RolloutP
         raise ConfigError("invalid rollout plan:\n  " + "\n  ".join(lines)) from None
 
 
-def plan_from_config(config: Any) -> RolloutPlan:
-    """The plan for a :class:`~alignment_ci.config.Config`.
-
-    Uses ``config.rollout`` when it already is a :class:`RolloutPlan`; otherwise takes the
-    minimal ``RolloutSettings`` (``stages`` as percentages, ``router`` as a kind) and fills
-    in the defaults. Relative router paths are resolved against the config's directory.
-    """
-    settings = getattr(config, "rollout", None)
-    if isinstance(settings, RolloutPlan):
-        plan = settings
-    elif settings is None:
-        plan = RolloutPlan()
-    else:
-        if settings.router != "file":
-            raise ConfigError(
-                f"rollout.router {settings.router!r} needs its settings (bucket/url): "
-                "use the full rollout plan (alignment_ci.rollout.plan.RolloutPlan) in alignment.yaml"
-            )
-        stages = [StageSpec(percent=p) for p in settings.stages[:-1]]
-        plan = RolloutPlan(stages=stages + [StageSpec(percent=100.0, min_events=0, min_minutes=0)])
-    resolve = getattr(config, "resolve", None)
-    if plan.router.kind == "file" and resolve is not None:
-        plan = plan.model_copy(update={"router": plan.router.model_copy(update={"path": str(resolve(plan.router.path))})})
+def plan_from_config(config: Config) -> RolloutPlan:
+    """The plan of a :class:`~alignment_ci.config.Config` (its ``rollout:`` section), with a
+    file router's relative path resolved against the config's directory."""
+    plan = config.rollout
+    if plan.router.kind == "file":
+        plan = plan.model_copy(update={"router": plan.router.model_copy(update={"path": str(config.resolve(plan.router.path))})})
     return plan

@@ -52,7 +52,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, logsumexp
 
 MIN_NUMERIC_N = 30
 """Fewer observations than this in either arm: the numeric test returns E = 1 (no evidence)."""
@@ -72,6 +71,8 @@ def rate_ratio_prior(margin: float, effect: float, width: float, points: int = 4
     The grid spans the centre +- 4 sd (clipped at the null boundary); weights are the
     normal density at the grid points, normalised to sum to one.
     """
+    from scipy.special import logsumexp
+
     if effect <= margin:
         raise ValueError(f"effect ({effect}) must exceed margin ({margin})")
     lo = math.log1p(margin)
@@ -124,6 +125,8 @@ def rate_ratio_evalue(
     prior: MixturePrior,
 ) -> float:
     """Mixture e-value for "rate ratio > 1 + margin" from bad-event counts per router weight."""
+    from scipy.special import logsumexp
+
     log_lr = rate_ratio_log_lr(np.asarray(candidate_bad), np.asarray(baseline_bad), np.asarray(share), prior.rho, 1 + margin)
     return float(np.exp(min(logsumexp(log_lr + prior.log_weight), 700.0)))
 
@@ -160,6 +163,8 @@ def mean_shift_evalue(
     ``A = 1/V + 1/tau^2``, the mixture likelihood ratio is
     ``2 / (tau sqrt(A)) exp(W^2 / 2A) Phi(W / sqrt(A))`` (Johari et al. 2017, one-sided).
     """
+    from scipy.special import log_ndtr
+
     if candidate.n < MIN_NUMERIC_N or baseline.n < MIN_NUMERIC_N:
         return 1.0
     if direction == "lower":

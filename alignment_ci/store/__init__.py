@@ -40,6 +40,8 @@ from .base import (
     sha256_file,
     sha256_hex,
 )
+from .local import FileStore
+from .s3 import S3Store
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -91,12 +93,8 @@ def open_store(config: "Config") -> ArtifactStore:
     backend, _ = select_backend(config)
     store: ArtifactStore
     if backend == "file":
-        from .local import FileStore
-
         store = FileStore(config.resolve(settings.path))
     else:
-        from .s3 import S3Store
-
         env = os.environ
         store = S3Store(
             bucket=env.get("ALIGNMENT_CI_S3_BUCKET") or settings.bucket or "",

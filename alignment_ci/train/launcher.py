@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import InputError
 from .specs import TRL_STAGES, DistributedSettings, StageJob
+from .stages import StageResult, run_stage
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
 
@@ -136,7 +137,6 @@ def run_distributed(
     device: str,
 ):
     """Train ``job`` in ``processes`` processes; return the :class:`StageResult` rank 0 wrote."""
-    from .stages import StageResult
 
     if job.stage not in TRL_STAGES:
         raise InputError(f"stage {job.stage!r} does not run under the TRL launcher")
@@ -251,7 +251,6 @@ def _raise_worker_error(work: Path, returncode: int | None, tail: str) -> None:
 
 def worker(work: Path) -> int:
     """One rank: train the stage from the spec in ``work``; rank 0 reports and writes the model."""
-    from .stages import run_stage
 
     spec = json.loads((work / SPEC_FILE).read_text(encoding="utf-8"))
     job = StageJob.model_validate(spec["job"])

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import modal
+from .backends.local import execute_job
 
 APP_NAME = "alignment-ci-train"
 HF_CACHE = "/root/.cache/huggingface"
@@ -126,7 +127,6 @@ def _run(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[str, byte
     import tarfile
     import tempfile
 
-    from .backends.local import execute_job
 
     workdir = Path(tempfile.mkdtemp(prefix="parents-"))
     parent_dirs: dict[str, str] = {}

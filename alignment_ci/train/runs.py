@@ -33,8 +33,16 @@ from typing import Any, Callable
 from .. import __version__
 from ..candidates import record_candidate
 from ..config import Config
+from ..data.manifest import iter_manifests, snapshot
 from ..data.manifest import drop_excluded
+from ..data.readers import read_batch
 from ..errors import InputError
+from ..lineage import LineageLog
+from ..quality.pairs import training_pairs
+from ..quality.raters import reliability_scores
+from ..store import open_store
+from ..textsafety import pseudonymize
+from .registry import get_backend
 from .specs import STAGES, StageJob
 
 RUNS_KIND = "runs"
@@ -105,7 +113,6 @@ def _models_cache(config: Config) -> Path:
 
 def model_dir_for(config: Config, record_or_artifact: dict[str, Any] | str, store=None) -> Path:
     """The stored model of a run, unpacked into the local cache (hash verified on load)."""
-    from ..store import open_store
 
     artifact = record_or_artifact["artifact"] if isinstance(record_or_artifact, dict) else record_or_artifact
     target = _models_cache(config) / artifact
@@ -130,15 +137,12 @@ def model_dir_for(config: Config, record_or_artifact: dict[str, Any] | str, stor
 
 
 def get_run(config: Config, run_key: str, store=None) -> dict[str, Any] | None:
-    from ..store import open_store
-
     store = store if store is not None else open_store(config)
     return store.get_record(RUNS_KIND, run_key)
 
 
 def find_run(config: Config, ref: str, store=None) -> dict[str, Any]:
     """A run by run key, key prefix (≥ 8 characters), or artifact hash."""
-    from ..store import open_store
 
     store = store if store is not None else open_store(config)
     if len(ref) < 8:
@@ -152,19 +156,19 @@ def find_run(config: Config, ref: str, store=None) -> dict[str, Any]:
 
 
 def latest_run(config: Config, stage: str, store=None) -> dict[str, Any] | None:
-    from ..store import open_store
-
     store = store if store is not None else open_store(config)
     records = [r for r in (store.get_record(RUNS_KIND, k) for k in store.list_records(RUNS_KIND)) if r and r.get("stage") == stage]
     return max(records, key=lambda r: r.get("finished_at", ""), default=None)
 
 
-def _git_commit(root: Path) -> str | None:
+def git_commit(root: Path) -> str | None:
+    """The commit checked out at ``root`` (40 hex digits), or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
 # ----------------------------------------------------------------------- dataset
@@ -181,10 +185,6 @@ class Dataset:
 
 def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
     """Training pairs from the batches of the dataset snapshot, aggregated as configured."""
-    from ..data.manifest import iter_manifests, snapshot
-    from ..data.readers import read_batch
-    from ..quality.pairs import training_pairs
-    from ..store import open_store
 
     store = store if store is not None else open_store(config)
     current = snapshot(config)
@@ -210,15 +210,12 @@ def load_dataset(config: Config, job: StageJob, store=None) -> Dataset:
         for batch in batches:
             local = Path(tmp) / f"{batch['sha256']}.parquet"
             store.get_blob_to_path(batch["sha256"], local)
-            df = read_batch(local, default_dimension=config.taxonomy.default_dimension)
+            df = read_batch(local, default_dimension=config.taxonomy.default_dimension, limits=config.validation.limits)
             df = drop_excluded(df, batch.get("excluded_raters") or [])  # the manifest's reviewed exclusions
-            from ..textsafety import pseudonymize
 
             raters.update(pseudonymize(str(r)) for r in df["rater_id"].unique())
             weights = None
             if method == "weighted":
-                from ..quality.raters import reliability_scores
-
                 weights = reliability_scores(df, config)
             if method == "bradley-terry":
                 method_used = "dawid-skene"  # BT scores entities, not items: pairs come from item decisions
@@ -253,7 +250,6 @@ def train(
 
     The record has ``cached: true`` when the run key was already in the store.
     """
-    from ..store import open_store
 
     if stage not in STAGES:
         raise InputError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
@@ -268,7 +264,6 @@ def train(
     if existing is not None:
         return {**existing, "cached": True}
     parent_dirs = {name: model_dir_for(config, record, store) for name, record in parent_records.items()}
-    from .backends import get_backend
 
     runner = get_backend(job.backend)
     callback = progress(stage) if progress else None
@@ -281,7 +276,6 @@ def train(
 
 def finish_run(config: Config, job: StageJob, key: str, dataset: Dataset, parent_records: dict[str, dict], result: dict[str, Any], store, *, wall_s: float) -> dict[str, Any]:
     """Store the model and the run record, append lineage. ``result`` holds ``model_tar`` bytes or ``model_dir``."""
-    from ..lineage import LineageLog
 
     tar = result.get("model_tar")
     if tar is None:
@@ -301,7 +295,7 @@ def finish_run(config: Config, job: StageJob, key: str, dataset: Dataset, parent
         "pairs": len(dataset.pairs),
         "pairs_excluded": dataset.excluded,
         "parents": {name: {"run_key": r["run_key"], "artifact": r["artifact"]} for name, r in parent_records.items()},
-        "git_commit": _git_commit(config.root),
+        "git_commit": git_commit(config.root),
         "config": job.model_dump(mode="json"),
         "versions": versions(),
         "backend": job.backend,
@@ -339,7 +333,6 @@ def train_pipeline(
     ``run_records`` (``cached`` per run) and ``recorded`` (false when the same candidate was
     recorded before).
     """
-    from ..store import open_store
 
     store = store if store is not None else open_store(config)
     pipeline = list(stages or config.training.pipeline)

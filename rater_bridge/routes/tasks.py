@@ -53,6 +53,11 @@ class Task(BaseModel):
     content_warning: str | None = Field(description="Shown before the task for sensitive categories.")
     answer: Any = Field(None, description="Onboarding items only.")
     explanation: str | None = Field(None, description="Onboarding items only.")
+    suggestion: dict[str, Any] | None = Field(
+        None,
+        description="With ?suggestions=true: a critic's prefilled answer {answer, score, model_version} the rater accepts "
+        "or corrects, or {hint} (text only) on a critical dimension, whose label always needs a human.",
+    )
 
 
 class TaskList(BaseModel):
@@ -116,13 +121,14 @@ def get_tasks(
     bridge: BridgeDep,
     n: Annotated[int, Query(ge=1, le=10_000, description="How many tasks (at most the bridge's max_tasks_per_request).")] = 10,
     dimension: Annotated[str | None, Query(pattern=DIMENSION)] = None,
+    suggestions: Annotated[bool, Query(description="Include each task's critic suggestion (prefill) where it has one.")] = False,
 ) -> dict:
     """The rater's next tasks: onboarding/calibration first for a new dimension, then real tasks
     with gold mixed in at ``bridge.gold_rate``; opt-outs and the daily sensitive quota respected."""
     n = min(n, bridge.settings.max_tasks_per_request)
     with bridge.write_lock, session_scope(bridge.engine) as s:
         tasks = next_tasks(s, vendor.name, rater_id, n, bridge.config.bridge.gold_rate, dimension=dimension,
-                           settings=bridge.config.queue)
+                           settings=bridge.config.queue, suggestions=suggestions)
     return {"rater_id": rater_id, "tasks": tasks}
 
 

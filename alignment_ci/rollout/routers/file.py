@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from ...atomic import write_atomic
 from ...errors import InputError, StoreError
 from .base import RoutingTable, check_table, same_table
 
@@ -48,19 +48,6 @@ class FileRouter:
     def _write(self, table: RoutingTable) -> None:
         data = json.dumps(table, sort_keys=True, indent=2) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            write_atomic(self.path, data)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot write the routing table ({exc})") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise

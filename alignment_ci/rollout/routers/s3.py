@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ...errors import StoreError
+from ...store.s3 import make_client
 from .base import RoutingTable, check_table, same_table
 
 
@@ -37,8 +38,6 @@ class S3Router:
         self.key = key
         self.max_attempts = max_attempts
         if client is None:
-            from ...store.s3 import make_client
-
             client = make_client(endpoint_url, region, max_attempts)
         self.client = client
 

@@ -8,22 +8,6 @@ same function the local backend calls.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Protocol
+from ..registry import BACKENDS, Backend, get_backend
 
-from ...errors import InputError
-
-BACKENDS = {"local": "alignment_ci.train.backends.local:LocalBackend", "modal": "alignment_ci.train.backends.modal:ModalBackend"}
-
-
-class Backend(Protocol):
-    def run(self, config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]: ...
-
-    def submit(self, config, job, run_key: str, dataset, parent_records: dict, store) -> dict[str, Any]: ...
-
-
-def get_backend(name: str) -> Backend:
-    if name not in BACKENDS:
-        raise InputError(f"unknown training backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
+__all__ = ["BACKENDS", "Backend", "get_backend"]

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ..runs import pack_model_dir
+from ..specs import StageJob
+from ..stages import run_stage
 
 
 def execute_job(job_json: dict[str, Any], rows: list[dict], parent_dirs: dict[str, str], checkpoint_dir: str | None, callback=None) -> dict[str, Any]:
@@ -24,9 +27,6 @@ def execute_job(job_json: dict[str, Any], rows: list[dict], parent_dirs: dict[st
 
     # TRL 1.16 calls a transformers 5.24 API deprecated in favour of is_activation_checkpointing.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    from ..runs import pack_model_dir
-    from ..specs import StageJob
-    from ..stages import run_stage
 
     job = StageJob.model_validate(job_json)
     with tempfile.TemporaryDirectory(prefix="alignment-ci-model-") as tmp:

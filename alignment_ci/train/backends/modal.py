@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ...lazy import heavy_module
+from ...store import open_store
+from ..runs import Dataset, PENDING_KIND, RUNS_KIND, finish_run, pack_model_dir
 
 NO_CREDENTIALS = (
     "Modal credentials not found: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (in CI: as secrets of the protected "
@@ -36,7 +39,7 @@ def require_credentials(environ: dict[str, str] | None = None) -> None:
 
 
 def _function(job):
-    from .. import modal_app
+    modal_app = heavy_module("modal_app")
 
     return modal_app.function_for(job.stage).with_options(
         gpu=job.modal.gpu,
@@ -52,7 +55,6 @@ def _parent_tars(config, parent_records: dict, store) -> dict[str, bytes]:
 class ModalBackend:
     def run(self, config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]:
         require_credentials()
-        from ..runs import pack_model_dir
 
         tars = {name: pack_model_dir(Path(d)) for name, d in parent_dirs.items()}
         with _app_running():
@@ -60,7 +62,6 @@ class ModalBackend:
 
     def submit(self, config, job, run_key, dataset, parent_records, store) -> dict[str, Any]:
         require_credentials()
-        from ..runs import PENDING_KIND
 
         with _app_running():
             call = _function(job).spawn(job.model_dump(mode="json"), dataset.pairs, _parent_tars(config, parent_records, store), run_key)
@@ -81,17 +82,13 @@ class ModalBackend:
 
 
 def _app_running():
-    from .. import modal_app
-
-    return modal_app.app.run()
+    return heavy_module("modal_app").app.run()
 
 
 def wait(config, run_ref: str, *, timeout_s: float | None = None, store=None) -> dict[str, Any]:
     """Collect a detached Modal run and finish it (store model, record, lineage)."""
     import modal
 
-    from ...store import open_store
-    from ..runs import PENDING_KIND, RUNS_KIND, Dataset, finish_run
 
     store = store if store is not None else open_store(config)
     keys = [k for k in store.list_records(PENDING_KIND) if k.startswith(run_ref)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...lazy import heavy_module
 from ..specs import StageJob
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
@@ -77,8 +78,8 @@ def run_stage(
     end, so a crash leaves no half-written output. With ``checkpoint_dir``, checkpoints are
     saved every ``save_steps`` and a rerun resumes from the latest one there.
     """
-    from . import common
-
+    # Heavy modules (torch at their top, and they import this package): loaded by name.
+    common = heavy_module("stages.common")
     module = importlib.import_module(STAGE_MODULES[job.stage])
     return common.execute(
         module.train,

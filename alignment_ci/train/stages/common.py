@@ -22,9 +22,13 @@ import torch
 from transformers import TrainerCallback
 
 from ...errors import InputError
+from ...jsonl import read_objects
 from .._fs import atomic_output_dir, refuse_existing_output
 from ..hub import check_hub_model
+from ..launcher import process_count, run_distributed
 from ..specs import StageJob, is_local_model_ref
+from ..specs import TRL_STAGES
+from ..tiny import build_tiny_model
 from . import ProgressCallback, StageResult
 
 PAIR_FIELDS: tuple[str, ...] = ("prompt", "chosen", "rejected")
@@ -47,8 +51,6 @@ def read_rows(data: str | Path | Iterable[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for source in sources:
         if isinstance(source, (str, Path)):
-            from ...jsonl import read_objects
-
             path = Path(source)
             for lineno, row in read_objects(path):
                 rows.append(_check_row(row, f"{path}:{lineno}"))
@@ -213,8 +215,6 @@ class StageContext:
             return str(self.parents["base"]), None
         if self.job.base_model == "tiny":
             if self._base is None:
-                from ..tiny import build_tiny_model
-
                 self._base = str(build_tiny_model(self.work_dir / "tiny-base", seed=self.job.seed))
             return self._base, None
         if is_local_model_ref(self.job.base_model):
@@ -372,8 +372,6 @@ def execute(
     With ``training.distributed`` asking for several processes (and not already inside
     one of them), the stage runs in that many processes through :mod:`..launcher`.
     """
-    from ..launcher import process_count, run_distributed
-    from ..specs import TRL_STAGES
 
     started = time.perf_counter()
     rows = read_rows(data)

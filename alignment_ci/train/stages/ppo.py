@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ...lazy import heavy_module
 from ..launcher import follow, stop
 from ..specs import StageJob
 
@@ -443,7 +444,6 @@ def train(ctx):  # noqa: ANN001, ANN201
     """Run verl's PPO trainer for this stage; the final actor is the stage's model."""
     import tempfile
 
-    from .common import StageOutput
 
     require_local_runtime(ctx.device)
     root = Path(tempfile.mkdtemp(prefix="ppo-", dir=ctx.work_dir))
@@ -469,4 +469,5 @@ def train(ctx):  # noqa: ANN001, ANN201
         tail = (root / "verl.log").read_text(encoding="utf-8", errors="replace")[-4000:]
         raise RuntimeError(f"verl's main_ppo exited with status {proc.returncode}:\n{tail}")
     per_step = ctx.callback.per_step
-    return StageOutput(model=final_actor(checkpoints), tokenizer=None, metrics=summary_metrics(per_step))
+    # stages.common imports torch at its top: loaded by name, so `import ...stages.ppo` stays light
+    return heavy_module("stages.common").StageOutput(model=final_actor(checkpoints), tokenizer=None, metrics=summary_metrics(per_step))
