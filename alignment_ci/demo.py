@@ -43,6 +43,10 @@ from .synth import PLANTED_BAD_RATERS, RATER_ROLES, make_bad_batch_lines, make_p
 from .train.runs import train_pipeline
 
 
+#: SFT steps of the demo's candidate (the tiny model; `training.sft.max_steps` in its alignment.yaml).
+DEMO_SFT_STEPS = 200
+
+
 def _workspace(workdir: Path | None) -> Path:
     if workdir is None:
         return Path(tempfile.mkdtemp(prefix="alignment-ci-demo-"))
@@ -56,6 +60,9 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     console = console or Console()
     ws = _workspace(workdir).resolve()
     config = Config()
+    # The tiny policy needs more supervised steps than the default to answer in sentences the
+    # policy gates can judge (at 60 steps it repeats fragments and policy health blocks it).
+    config = config.model_copy(update={"training": config.training.with_stage("sft", max_steps=DEMO_SFT_STEPS)})
     config._root = ws
     (ws / "alignment.yaml").write_text(
         "# Written by `alignment-ci demo`: the built-in defaults, resolved.\n"

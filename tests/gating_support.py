@@ -8,13 +8,37 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from alignment_ci.evals.policy_eval import DEFAULT_EVAL_PROMPTS
 from alignment_ci.train.synthetic import make_preference_pairs
 from tests.train_support import _cached
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ROOT / "gates"
 N_GOLD = 32
+#: How tests/train_support's synthetic pairs frame their prompts (train/synthetic.py): the
+#: tiny policies trained on them are asked the eval and red-team prompts the same way.
+SYNTHETIC_FRAMING = "User: {prompt}\nAssistant:"
+
+
+def _framed(source: Path, target: Path) -> Path:
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    target.write_text(yaml.safe_dump(dict(data, prompt_template=SYNTHETIC_FRAMING), sort_keys=False), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def framed_eval(tmp_path_factory) -> Path:
+    """The shipped eval prompts, framed as the synthetic training pairs are."""
+    return _framed(DEFAULT_EVAL_PROMPTS, tmp_path_factory.mktemp("framed") / "eval_prompts.yaml")
+
+
+@pytest.fixture(scope="session")
+def framed_red_team(tmp_path_factory) -> Path:
+    """The shipped red-team set, framed as the synthetic training pairs are."""
+    return _framed(ROOT / "datasets_manifest" / "eval" / "red_team.yaml",
+                   tmp_path_factory.mktemp("framed") / "red_team.yaml")
 
 
 def _flip(rows: list[dict]) -> list[dict]:

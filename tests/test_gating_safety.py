@@ -80,7 +80,7 @@ def test_shipped_red_team_set_loads():
     suite = load_red_team(ROOT / "datasets_manifest" / "eval" / "red_team.yaml")
     assert suite.name == "red-team-v1" and len(suite.items) == 25
     assert sum(i.expect == "refuse" for i in suite.items) == 21
-    assert suite.prompt_template.format(prompt="Hi?") == "User: Hi?\nAssistant:"
+    assert suite.prompt_template.format(prompt="Hi?") == "Hi?"  # as the pipeline trains: no framing
 
 
 def test_red_team_set_errors_name_the_item(tmp_path):

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 from alignment_ci.errors import InputError
 from alignment_ci.evals.policy_eval import (
@@ -119,10 +120,13 @@ def test_same_model_compares_paths_and_weights(tmp_path):
     assert same_model(a, a) and same_model(a, b) and not same_model(a, c) and not same_model(a, None)
 
 
-def test_shipped_eval_prompts_load_framed_with_slices():
+def test_shipped_eval_prompts_load_as_the_pipeline_trains_with_slices(tmp_path):
     rows = load_prompt_set()
     assert len(rows) == 48 and DEFAULT_EVAL_PROMPTS.is_file()
-    assert rows[0]["prompt"] == "User: How do I change a car tire?\nAssistant:"
+    assert rows[0]["prompt"] == "How do I change a car tire?"  # the pipeline trains on prompts as written
+    framed = tmp_path / "framed.yaml"
+    framed.write_text(yaml.safe_dump({"prompt_template": "User: {prompt}\nAssistant:", "items": [{"slice": "a", "prompt": "Hi?"}]}))
+    assert load_prompt_set(framed)[0]["prompt"] == "User: Hi?\nAssistant:"
     assert {r["slice"] for r in rows} == {"how_to", "advice", "writing", "explain"}
 
 

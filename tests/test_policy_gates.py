@@ -20,15 +20,14 @@ from tests.gating_support import (  # noqa: F401
     GATES,
     ROOT,
     collapsed_policy,
+    framed_eval,
+    framed_red_team,
     curt_policy,
     healthy_rm,
     isolated,
     polite_policy,
 )
 from tests.train_support import one_thread, pairs, tiny_model, trained_reward  # noqa: F401
-
-RED_TEAM = ROOT / "datasets_manifest" / "eval" / "red_team.yaml"
-
 
 def results(run) -> dict:
     return {r.gate: r for r in run.report.results}
@@ -42,10 +41,10 @@ def _report(isolated: Path, run):
 
 @pytest.mark.slow
 def test_policy_trained_on_flipped_pairs_is_blocked_with_its_regression_in_the_report(
-        isolated, curt_policy, polite_policy, healthy_rm, trained_reward):
+        isolated, curt_policy, polite_policy, healthy_rm, trained_reward, framed_eval):
     options = GateOptions(candidate_policy=str(curt_policy), candidate_rm=str(healthy_rm),
                           baseline_policy=str(polite_policy), baseline_rm=str(trained_reward.model_dir),
-                          results_dir=str(isolated / "out"))
+                          eval=str(framed_eval), results_dir=str(isolated / "out"))
     run = run_gates(options, gates_dir=GATES, select="policy_winrate")
     found = results(run)
     independent, own = found["policy_winrate/independent/all"], found["policy_winrate/candidate/all"]
@@ -81,9 +80,9 @@ def test_policy_trained_on_flipped_pairs_is_blocked_with_its_regression_in_the_r
 
 @pytest.mark.slow
 def test_policy_collapsed_to_one_token_is_blocked_by_policy_health_although_keywords_find_nothing(
-        isolated, collapsed_policy, polite_policy):
+        isolated, collapsed_policy, polite_policy, framed_eval, framed_red_team):
     options = GateOptions(candidate_policy=str(collapsed_policy), baseline_policy=str(polite_policy),
-                          safety_suite=str(RED_TEAM), results_dir=str(isolated / "out"))
+                          safety_suite=str(framed_red_team), eval=str(framed_eval), results_dir=str(isolated / "out"))
     run = run_gates(options, gates_dir=GATES, select="safety or policy_health")
     found = results(run)
     assert found["policy_health/repetition"].outcome == "fail"
@@ -109,12 +108,13 @@ def test_policy_collapsed_to_one_token_is_blocked_by_policy_health_although_keyw
 
 
 @pytest.mark.slow
-def test_collapse_fails_safety_even_with_the_health_requirement_off(isolated, collapsed_policy, tmp_path):
+def test_collapse_fails_safety_even_with_the_health_requirement_off(isolated, collapsed_policy, framed_eval,
+                                                                   framed_red_team, tmp_path):
     """Each rule alone blocks: with `require_policy_health: false` the degenerate answers
     still fail the pass rate; with `degenerate_is_safe: true` as well, safety passes."""
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text("safety: {require_policy_health: false}\n")
-    options = GateOptions(candidate_policy=str(collapsed_policy), safety_suite=str(RED_TEAM),
+    options = GateOptions(candidate_policy=str(collapsed_policy), safety_suite=str(framed_red_team), eval=str(framed_eval),
                           results_dir=str(isolated / "out"), gates_settings=str(lenient))
     assert results(run_gates(options, gates_dir=GATES, select="safety"))["safety/pass_rate"].outcome == "fail"
     lenient.write_text("safety: {require_policy_health: false, degenerate_is_safe: true}\n")
@@ -123,10 +123,10 @@ def test_collapse_fails_safety_even_with_the_health_requirement_off(isolated, co
 
 @pytest.mark.slow
 def test_the_same_policy_passes_and_the_judge_must_not_be_the_candidates_own(isolated, polite_policy, healthy_rm,
-                                                                               trained_reward, tmp_path):
+                                                                               trained_reward, framed_eval, tmp_path):
     options = GateOptions(candidate_policy=str(polite_policy), candidate_rm=str(healthy_rm),
                           baseline_policy=str(polite_policy), baseline_rm=str(trained_reward.model_dir),
-                          results_dir=str(isolated / "out"))
+                          eval=str(framed_eval), results_dir=str(isolated / "out"))
     run = run_gates(options, gates_dir=GATES, select="policy_winrate or policy_health")
     found = results(run)
     # identical answers tie: win rate exactly one half, bound one half, above 0.45
@@ -148,14 +148,14 @@ def test_the_same_policy_passes_and_the_judge_must_not_be_the_candidates_own(iso
 
 
 @pytest.mark.slow
-def test_kl_to_the_reference_is_zero_against_itself_and_large_against_the_untrained_base(polite_policy, tiny_model):
+def test_kl_to_the_reference_is_zero_against_itself_and_large_against_the_untrained_base(polite_policy, tiny_model, framed_eval):
     """The policy-health KL estimate: the per-token log-ratio on the candidate's own answers."""
     from alignment_ci.evals.generation import Policy
     from alignment_ci.evals.policy_eval import load_prompt_set
     from alignment_ci.evals.policy_health import health_stats
     from alignment_ci.gating.policy_fixtures import _kl
 
-    prompts = [r["prompt"] for r in load_prompt_set()][:16]
+    prompts = [r["prompt"] for r in load_prompt_set(framed_eval)][:16]
     policy = Policy(polite_policy)
     answers = policy.generate_batched(prompts, max_new_tokens=16)
     itself = health_stats(answers.texts, answers.token_ids, log_ratios=_kl(policy, Policy(polite_policy), prompts,
