@@ -126,13 +126,16 @@ def bench_upload(server: Server, token: str, rows: int, repeat: int) -> dict:
     from alignment_ci.synth import make_pairwise_batch
 
     raters = 5
-    results = {"answer_s": [], "validate_s": []}
+    results = {"answer_s": [], "validate_s": [], "timings": [], "server_cpu_s": []}
+    config = _load_config(server.config)
+    with tempfile.TemporaryDirectory() as tmp:  # the anchor warm, as the server is (it warms up before listening)
+        small = write_jsonl(make_pairwise_batch(batch_id="warm-up", n_items=40, raters_per_item=3), Path(tmp) / "w.jsonl")
+        validate_file(small, config, normalized_out=Path(tmp) / "w.parquet")
     for k in range(repeat):
         batch = f"bench-upload-{k}"
         path = write_jsonl(make_pairwise_batch(batch_id=batch, n_items=rows // raters, raters_per_item=raters, seed=k),
                            server.workdir / f"{batch}.jsonl")
         size = path.stat().st_size
-        config = _load_config(server.config)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             report = validate_file(path, config, normalized_out=Path(tmp) / "n.parquet")
@@ -144,10 +147,14 @@ def bench_upload(server: Server, token: str, rows: int, repeat: int) -> dict:
                 while block := fh.read(1 << 20):
                     yield block
 
+        cpu = server.cpu_seconds()
         t = time.perf_counter()
         r = httpx.post(f"{server.url}/v1/batches", content=body(), timeout=600,
                        headers={"Authorization": f"Bearer {token}", "Content-Length": str(size)})
         results["answer_s"].append(time.perf_counter() - t)
+        results["server_cpu_s"].append(server.cpu_seconds() - cpu)
+        results["timings"].append({step: float(ms) / 1000 for step, ms in
+                                   (part.split(";dur=") for part in r.headers.get("server-timing", "").split(", ") if part)})
         answer = r.json()
         assert r.status_code == 201 and answer["rows"] == report.rows, (r.status_code, str(answer)[:500])
         results.update(rows=report.rows, bytes=size, warnings=answer["warning_count"], pr=answer["pr"]["number"])
@@ -193,13 +200,14 @@ async def _load(url: str, path: str, headers: dict, clients: int, seconds: float
                 if r.status_code == 200 and path == "/v1/tasks":
                     served.append([task["task_id"] for task in r.json()["tasks"]])
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client(k) for k in range(clients)))
-    elapsed = time.perf_counter() - t0
+    elapsed, client_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
     return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": 1000 * q[49], "p99_ms": 1000 * q[98],
-            "statuses": dict(statuses), "served": served, "seconds": elapsed}
+            "statuses": dict(statuses), "served": served, "seconds": elapsed,
+            "client_cpu_ms": 1000 * client_cpu / max(1, len(latencies))}
 
 
 def check_tasks(server: Server, served: list[list[str]]) -> dict:
@@ -352,18 +360,21 @@ def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: 
         f"| `alignment_ci.monitor.queue.next_tasks` alone (n=5), CPU per call | same database and raters, in process, after the load phase | "
         f"- | - | {tasks['queue_cpu_ms']:.1f} ms | {tasks['queue_cpu_ms'] / tasks['cpu_ms']:.0%} of the request |",
         "",
+        *upload_breakdown(up),
         f"- Upload answers, seconds: {', '.join(f'{x:.2f}' for x in up['answer_s'])}; `validate_file`: "
-        f"{', '.join(f'{x:.2f}' for x in up['validate_s'])}. The answer includes streaming the body, validation with "
-        f"PII scrubbing ({up['warnings']:,} warnings), the store write, label health (agreement with a 200-resample "
-        "bootstrap, rater report) and the local pull request.",
+        f"{', '.join(f'{x:.2f}' for x in up['validate_s'])} (after a warm-up call, as the server warms up before "
+        f"listening). Server CPU per upload (its own threads): {', '.join(f'{x:.2f}' for x in up['server_cpu_s'])} s. "
+        f"The answer includes streaming the body, validation with PII scrubbing ({up['warnings']:,} warnings), the "
+        "store write, label health (agreement with a 200-resample bootstrap, rater report) and the local pull request.",
         f"- Tasks: {tasks['requests']:,} requests ({tasks['statuses']}), {checks['real_served']:,} real and "
         f"{checks['gold_served']:,} gold tasks served (gold rate 0.1), {checks['empty_answers']} empty answers; queue "
         f"filled beforehand with {args.queue_items:,} items (1 in 50 sensitive) and {args.gold_items:,} gold items in {fill_s:.0f} s. Served twice: {checks['duplicated']}; served "
-        f"without an assignment or assigned without being served (lost): {checks['lost']}. The request's server CPU is "
-        "mostly the rater queue's `next_tasks` (timed alone after the load phase, when the raters' histories are longest, "
-        "hence above the request average): throughput is bound by it"
-        + (", as SQLite takes one writer at a time." if args.backend == "SQLite" else
-           "; claims take row locks with FOR UPDATE SKIP LOCKED, so concurrent raters skip each other's rows."),
+        f"without an assignment or assigned without being served (lost): {checks['lost']}. CPU per request: the server "
+        f"{tasks['cpu_ms']:.1f} ms (`GET /healthz` {health['cpu_ms']:.1f} ms), of which the queue's `next_tasks` "
+        f"{tasks['queue_cpu_ms']:.1f} ms (timed alone after the load phase); the clients (one process, httpx) "
+        f"{tasks['client_cpu_ms']:.1f} ms (healthz {health['client_cpu_ms']:.1f} ms). "
+        + ("SQLite takes one writer at a time (claims queue on the bridge's write lock)." if args.backend == "SQLite" else
+           "Claims take row locks with FOR UPDATE SKIP LOCKED, so concurrent raters skip each other's rows."),
         f"- Concurrent duplicate pushes: {dup['pushes']} pushes ({args.dup_batches} batches x {args.dup_copies} copies, "
         f"all released together) answered in {dup['seconds']:.1f} s with status codes {dup['codes']}: "
         f"{dup['batch_rows']} batch rows, {dup['prs']} pull requests, {dup['blobs']} stored batches, {dup['lineage']} "
@@ -371,6 +382,33 @@ def render(args: argparse.Namespace, info: dict, up: dict, tasks: dict, health: 
         "",
     ]
     return "\n".join(lines)
+
+
+STEP_NAMES = {
+    "receive": "streaming the body to disk (hashed, size-limited)",
+    "validate": "`validate_file`: read, limits scan, checks, PII scrub, normalized Parquet",
+    "claim": "batch row (idempotency claim)",
+    "store": "store write of the Parquet (fsync)",
+    "health": "one narrow read, manifest statistics, label health, rendered summary",
+    "forge": "pull request (local forge)",
+    "lineage": "lineage entry",
+    "mark": "final status row",
+}
+
+
+def upload_breakdown(up: dict) -> list[str]:
+    """Where the fastest upload's time went, from its Server-Timing header."""
+    best = min(range(len(up["answer_s"])), key=lambda i: up["answer_s"][i])
+    steps, answer = up["timings"][best], up["answer_s"][best]
+    if not steps:
+        return []
+    lines = [f"Where the fastest upload's {answer:.2f} s went (the bridge's `Server-Timing` header):", "",
+             "| step | seconds | share of the answer |", "| --- | ---: | ---: |"]
+    for step, seconds in steps.items():
+        lines.append(f"| {step}: {STEP_NAMES.get(step, step)} | {seconds:.3f} | {seconds / answer:.0%} |")
+    rest = answer - sum(steps.values())
+    lines += [f"| client, HTTP and answer (the rest) | {rest:.3f} | {rest / answer:.0%} |", ""]
+    return lines
 
 
 def section_title(args: argparse.Namespace) -> str:

@@ -173,7 +173,7 @@ def _short(text: str, n: int = 150) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def section(results: list[dict], command: str) -> str:
+def section(results: list[dict], command: str, load: tuple[float, float] = (float("nan"), float("nan"))) -> str:
     import pyarrow  # after the probes ran
     import yaml
 
@@ -189,7 +189,8 @@ def section(results: list[dict], command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs), Python "
-        f"{platform.python_version()}, pyarrow {pyarrow.__version__}, PyYAML {yaml.__version__}.",
+        f"{platform.python_version()}, pyarrow {pyarrow.__version__}, PyYAML {yaml.__version__}; 1-minute load average "
+        f"{load[0]:.1f} before and {load[1]:.1f} after the probes (wall times include waiting for a core).",
         "",
         "| probe | finding | file | exit (expected) | wall s | peak RSS MiB | before | answer |",
         "| --- | --- | ---: | --- | ---: | ---: | --- | --- |",
@@ -225,8 +226,9 @@ def main() -> int:
         # RSS, so this process stays small while it starts the probes.
         subprocess.run([sys.executable, __file__, "--build", str(work)], check=True)
         probes = [{**p, "file": Path(p["file"])} for p in json.loads((work / "probes.json").read_text())]
+        load_before = os.getloadavg()[0]
         results = measure(probes, work)
-    text = section(results, "nice .venv/bin/python bench/hostile_probes.py")
+    text = section(results, "nice .venv/bin/python bench/hostile_probes.py", (load_before, os.getloadavg()[0]))
     print(text)
     if not opts.no_docs:
         replace_section(ROOT / "docs" / "benchmarks.md", TITLE, text)

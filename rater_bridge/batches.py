@@ -28,18 +28,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import yaml
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from alignment_ci.config import Config
-from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, batch_statistics, build_manifest
+from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, build_manifest, frame_statistics
 from alignment_ci.data.validate import validate_file
 from alignment_ci.errors import AlignmentCIError, InputError
 from alignment_ci.formats.argilla import read_argilla_export
@@ -47,7 +49,8 @@ from alignment_ci.formats.labelstudio import read_labelstudio_export
 from alignment_ci.ids import check_id
 from alignment_ci.jsonl import write_jsonl
 from alignment_ci.lineage import LineageLog
-from alignment_ci.quality.health import label_health
+from alignment_ci.synth import make_pairwise_batch
+from alignment_ci.quality.health import health_columns, label_health
 from alignment_ci.report.render import render_health_markdown
 from alignment_ci.tempdirs import sweep_stale
 from alignment_ci.textsafety import escape_markdown, truncate
@@ -184,10 +187,13 @@ def push_batch(
     batch_id_param: str | None = None,
     dimension_param: str | None = None,
     deadline: float | None = None,
+    timings: dict[str, float] | None = None,
 ) -> PushAnswer:
     """Validate the uploaded file and, if accepted, publish it (see the module docstring). A push
     still validating at ``deadline`` (``time.monotonic()``; ``bridge.request_timeout_s`` after
-    the request began) is refused with 422 before anything is stored."""
+    the request began) is refused with 422 before anything is stored. ``timings`` receives the
+    milliseconds each step took (:data:`TIMED_STEPS`; the route sends them as ``Server-Timing``)."""
+    clock = _Clock(timings)
 
     if fmt not in UPLOAD_FORMATS:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(UPLOAD_FORMATS)}")
@@ -206,11 +212,14 @@ def push_batch(
         except InputError as exc:
             return _input_rejected(exc, "unreadable_export", upload_path, batch_id_param)
         validate_fmt = "jsonl"
+        clock.lap("convert")
     normalized = workdir / "normalized.parquet"
     try:
         report = validate_file(to_validate, bridge.config, normalized_out=normalized, fmt=validate_fmt)
     except InputError as exc:
         return _input_rejected(exc, "unreadable_file", to_validate, batch_id_param)
+    finally:
+        clock.lap("validate")
     if deadline is not None and time.monotonic() > deadline:
         limit = bridge.settings.request_timeout_s
         return _rejected(_single_error("request_timeout", f"validating the batch took longer than the bridge's limit of "
@@ -241,14 +250,41 @@ def push_batch(
         row, owner = _wait_or_take_over(bridge, row)
         if not owner:
             return _published_answer(row, duplicate=True)
+    clock.lap("claim")
     _crash_point("claimed")
     source = {"file": truncate(filename or f"upload.{fmt}", 200), "format": fmt, "sha256": content_sha256, "bytes": size}
     try:
-        row = _publish(bridge, vendor, row, report, normalized, source)
+        row = _publish(bridge, vendor, row, report, normalized, source, clock)
     except BaseException:
         _set_status(bridge, row.id, "failed")
         raise
     return _published_answer(row, duplicate=False)
+
+
+TIMED_STEPS = ("receive", "convert", "validate", "claim", "store", "health", "forge", "lineage", "mark")
+"""The steps of a push, in order, as ``Server-Timing`` names them: streaming the body to disk,
+converting a tool export, validation (reading, limits, checks, PII scrubbing, the normalized
+Parquet), recording the batch row, the store write, the manifest statistics and label health
+(with the rendered summary), the pull request, the lineage entry, the final status row."""
+
+
+class _Clock:
+    """Milliseconds per step into ``timings`` (nothing when it is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[step] = self.timings.get(step, 0.0) + 1000 * (now - self.last)
+        self.last = now
+
+
+def server_timing(timings: dict[str, float]) -> str:
+    """The ``Server-Timing`` header value (W3C Server Timing) of a push's ``timings``."""
+    return ", ".join(f"{step};dur={timings[step]:.1f}" for step in TIMED_STEPS if step in timings)
 
 
 def _input_rejected(exc: InputError, kind: str, path: Path, batch_id: str | None) -> PushAnswer:
@@ -380,26 +416,30 @@ def _wait_or_take_over(bridge: Bridge, row: Batch) -> tuple[Batch, bool]:
 
 
 def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, normalized: Path,
-             source: dict[str, Any]) -> Batch:
-    import pandas as pd
-
-
+             source: dict[str, Any], clock: _Clock | None = None) -> Batch:
+    clock = clock or _Clock(None)
     config = bridge.config
     batch_id = row.batch_id
     store = bridge.store
     digest = store.put_blob(normalized)
+    clock.lap("store")
     _crash_point("blob_stored")
-    stats = batch_statistics(normalized)
+    # One read of the batch for the manifest's statistics and the label health, without the
+    # free text neither looks at (prompts and responses are most of the bytes).
+    frame = pq.read_table(normalized, columns=health_columns(pq.read_schema(normalized).names)).to_pandas()
+    stats = frame_statistics(frame)
     manifest = build_manifest(config=config, vendor=vendor.name, report=report, stats=stats, digest=digest,
                               store_uri=store.blob_uri(digest), source=source)
     repo_path = manifest_repo_path(config, vendor.name, batch_id)
-    health = label_health(pd.read_parquet(normalized), config, warnings=manifest["warnings"],
+    health = label_health(frame, config, warnings=manifest["warnings"],
                           bootstrap_samples=bridge.settings.health_bootstrap_samples)
+    del frame
     for entry in health["dimensions"].values():
         # health.md.j2 reads both keys under StrictUndefined; label_health sets only the task type's one.
         entry.setdefault("choices", None)
         entry.setdefault("ratings", None)
     body = pr_body(vendor.name, batch_id, manifest, repo_path, render_health_markdown(health))
+    clock.lap("health")
     pr = bridge.forge.open_pull_request(
         branch=branch_name(vendor.name, batch_id),
         base=bridge.settings.base_branch,
@@ -407,6 +447,7 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
         body=body,
         files={repo_path: yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True).encode("utf-8")},
     )
+    clock.lap("forge")
     _crash_point("pr_opened")
     LineageLog(store).append(
         kind="ingest",
@@ -416,6 +457,7 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
               "manifest": repo_path, "pull_request": pr.url, "via": "rater_bridge"},
         once=ingest_once_key(vendor.name, batch_id, digest),
     )
+    clock.lap("lineage")
     _crash_point("lineage_logged")
     with bridge.sessions() as s:
         current = s.get(Batch, row.id)
@@ -427,8 +469,22 @@ def _publish(bridge: Bridge, vendor: VendorIdentity, row: Batch, report: Any, no
         current.rows = stats["rows"]
         current.updated_at = utcnow()
         s.commit()
+    clock.lap("mark")
     _crash_point("marked")
     return current
+
+
+def warm_up(config: Config) -> None:
+    """Push a tiny synthetic batch through validation, label health and the report template, so
+    that the first real push after a start does not pay for importing pandera and scipy and
+    compiling the template (about 3 s). ``alignment-ci bridge serve`` calls it before listening;
+    a failure here only costs the first push that time again."""
+    with tempfile.TemporaryDirectory(prefix="rater-bridge-warm-up-") as tmp:
+        path = write_jsonl(make_pairwise_batch(batch_id="warm-up", n_items=12, raters_per_item=3,
+                                               dimensions=[config.taxonomy.default_dimension]), Path(tmp) / "batch.jsonl")
+        validate_file(path, config, normalized_out=Path(tmp) / "batch.parquet")
+        frame = pq.read_table(Path(tmp) / "batch.parquet").to_pandas()
+        render_health_markdown(label_health(frame, config, bootstrap_samples=10))
 
 
 def ingest_once_key(vendor: str, batch_id: str, digest: str) -> str:

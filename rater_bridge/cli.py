@@ -18,7 +18,7 @@ from alignment_ci.commands.importers import DimensionOpt, labelstudio_app
 from alignment_ci.errors import InputError
 from .app import create_app, open_bridge
 from .auth import add_vendor, issue_token, list_vendors, revoke_tokens
-from .batches import mark_batch
+from .batches import mark_batch, warm_up
 from .db import create_tables, make_engine, session_factory
 from .labelstudio import LabelStudioClient, connect as connect_project
 from .logs import ACCESS_LOGGER
@@ -57,8 +57,13 @@ def serve(
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     access.propagate = False
+    app = create_app(cfg)
+    try:
+        warm_up(cfg)
+    except Exception as exc:  # a warm-up failure must not keep the bridge from serving
+        logging.getLogger("rater_bridge").warning("warm-up failed (%s); the first push will be slower", exc)
     # uvicorn's own access log would print client addresses and full query strings.
-    uvicorn.run(create_app(cfg), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
 @vendor_app.command("add")

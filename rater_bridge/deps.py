@@ -27,7 +27,8 @@ CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def current_vendor(request: Request, credentials: CredentialsDep, bridge: BridgeDep) -> VendorIdentity:
-    """The vendor whose token the request carries; 401 otherwise."""
+    """The vendor whose token the request carries; 401 otherwise. A synchronous dependency (one
+    hop to FastAPI's threadpool); a hot route can call it inside its own threadpool call instead."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})

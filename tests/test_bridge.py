@@ -175,6 +175,30 @@ def test_accepted_batch_is_stored_and_proposed_as_a_pull_request(env: BridgeEnv)
     assert not (env.root / "datasets_manifest").exists()  # the manifest travels on the branch only
 
 
+def test_push_answer_carries_its_steps_in_server_timing(env: BridgeEnv) -> None:
+    r = env.push("acme", pairwise(batch_id="timed-001"))
+    assert r.status_code == 201, r.text
+    steps = [part.split(";dur=") for part in r.headers["server-timing"].split(", ")]
+    names = [name for name, _ in steps]
+    assert names == ["receive", "validate", "claim", "store", "health", "forge", "lineage", "mark"]
+    assert all(float(ms) >= 0 for _, ms in steps) and float(dict(steps)["validate"]) > 0
+    rejected = env.push("acme", jsonl([{"batch_id": "timed-002"}]))
+    assert rejected.status_code == 422
+    assert [p.split(";")[0] for p in rejected.headers["server-timing"].split(", ")] == ["receive", "validate"]
+
+
+def test_warm_up_runs_the_push_path_on_the_configured_taxonomy(tmp_path: Path) -> None:
+    from rater_bridge.batches import warm_up
+
+    (tmp_path / "alignment.yaml").write_text(
+        "taxonomy:\n  default_dimension: tone\n  dimensions:\n"
+        + "".join(f"    - name: {d}\n      definition: {d}\n" for d in ("tone", "facts", "safety")),
+        encoding="utf-8")
+    from alignment_ci.config import load_config
+
+    warm_up(load_config(tmp_path / "alignment.yaml"))  # raises if validation or label health fails
+
+
 def test_rejected_batch_answers_with_exact_errors_and_writes_nothing(env: BridgeEnv) -> None:
     r = env.push("acme", ("\n".join(make_bad_batch_lines()) + "\n").encode())
     assert r.status_code == 422

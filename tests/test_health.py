@@ -95,3 +95,20 @@ def test_quality_refuses_an_invalid_batch(tmp_path):
     result = run_cli("quality", "raters", str(bad))
     assert result.returncode == 2
     assert "not a valid label batch" in result.stderr and "line 1" in result.stderr
+
+
+def test_health_and_statistics_do_not_depend_on_the_free_text(batch, tmp_path):
+    """The bridge reads a batch without prompts and responses for the manifest and label health:
+    the summaries must be the same as from the whole frame."""
+    from alignment_ci.data.manifest import batch_statistics, frame_statistics
+    from alignment_ci.data.validate import validate_file
+    from alignment_ci.quality.health import UNREAD_TEXT, health_columns
+
+    import pyarrow.parquet as pq
+
+    assert validate_file(batch, Config(), normalized_out=tmp_path / "n.parquet").accepted
+    full = pq.read_table(tmp_path / "n.parquet").to_pandas()
+    narrow = pq.read_table(tmp_path / "n.parquet", columns=health_columns(full.columns.tolist())).to_pandas()
+    assert {"prompt", "response_a", "response_b"} <= set(full.columns) - set(narrow.columns) <= set(UNREAD_TEXT)
+    assert label_health(narrow, Config(), bootstrap_samples=30) == label_health(full, Config(), bootstrap_samples=30)
+    assert frame_statistics(narrow) == batch_statistics(tmp_path / "n.parquet")

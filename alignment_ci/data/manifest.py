@@ -78,16 +78,24 @@ def find_batch(config: Config, batch_id: str) -> tuple[Path, dict[str, Any]] | N
     return None
 
 
+STATISTICS_COLUMNS = ("item_id", "rater_id", "dimension", "choice", "rating", "ranking", "sampling_bucket",
+                      "sampling_reason", "is_gold")
+
+
 def batch_statistics(parquet_path: Path) -> dict[str, Any]:
     """Counts and distributions a reviewer reads in the manifest."""
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(parquet_path)
     names = set(pf.schema_arrow.names)
-    wanted = [c for c in ("item_id", "rater_id", "dimension", "choice", "rating", "ranking", "sampling_bucket", "sampling_reason", "is_gold") if c in names]
-    df = pf.read(columns=wanted).to_pandas()
+    return frame_statistics(pf.read(columns=[c for c in STATISTICS_COLUMNS if c in names]).to_pandas())
+
+
+def frame_statistics(df: Any) -> dict[str, Any]:
+    """:func:`batch_statistics` of a canonical frame already in memory (it reads ``STATISTICS_COLUMNS``)."""
     per_dimension: dict[str, Any] = {}
-    for dim, part in df.groupby("dimension", sort=True):
+    split = df[[c for c in ("dimension", "item_id", "rater_id", "choice", "rating") if c in df.columns]]
+    for dim, part in split.groupby("dimension", sort=True):
         entry: dict[str, Any] = {
             "rows": int(len(part)),
             "items": int(part["item_id"].nunique()),

@@ -59,6 +59,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import secrets
@@ -81,19 +82,22 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
     create_engine,
     event,
     exists,
     func,
+    insert,
     inspect,
+    literal_column,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ..config import TASK_TYPES, Config
 from ..data.contract import CHOICES
@@ -268,6 +272,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             if parsed.database not in (None, "", ":memory:"):
                 cur.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
+                # process loses nothing and the database never corrupts; a power loss can undo
+                # the last commits (SQLite's recommended setting for WAL). Every task claim is a
+                # commit: with FULL each one waited for an fsync while holding the write lock.
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -593,7 +602,7 @@ def _warning(category: str | None, settings: QueueSettings) -> str | None:
     return settings.content_warnings.get(category, GENERIC_WARNING.format(category=category))
 
 
-def _payload(item: QueueItem, settings: QueueSettings, suggestions: bool = False) -> dict[str, Any]:
+def _payload(item: Any, settings: QueueSettings, suggestions: bool = False) -> dict[str, Any]:
     # The same keys and types for real and gold tasks: nothing tells them apart.
     payload = {
         "task_id": item.id,
@@ -634,10 +643,70 @@ def _exposure_today(session: Session, vendor: str, rater_id: str, today: date) -
     ) or 0)
 
 
-def _seen_source(vendor: str, rater_id: str) -> Any:
+# The claim's hot path speaks SQLAlchemy Core on the tables: no ORM identity map, unit of work
+# or per-call aliasing for rows that are read once and turned into payloads.
+_ITEMS = QueueItem.__table__
+_ASSIGNMENTS = Assignment.__table__
+_EARLIER = _ASSIGNMENTS.alias("earlier")
+_CANDIDATE_COLUMNS = [_ITEMS.c[name] for name in ("id", "source_id", "dimension", "task_type", "prompt", "responses",
+                                                  "sensitive_category", "suggestion", "expedited", "priority", "created_at")]
+
+
+def _seen_source(vendor: Any, rater_id: Any) -> Any:
     """A correlated EXISTS: the rater already had a task of the same source item."""
-    earlier = aliased(Assignment)
-    return exists().where(earlier.vendor == vendor, earlier.rater_id == rater_id, earlier.source_id == QueueItem.source_id)
+    return exists().where(_EARLIER.c.vendor == vendor, _EARLIER.c.rater_id == rater_id,
+                          _EARLIER.c.source_id == _ITEMS.c.source_id)
+
+
+def _candidate_query(postgres: bool, passed_over: bool, opt_outs: bool, no_sensitive: bool) -> Any:
+    """The claim's candidate SELECT for one (status, dimension), with bound parameters ``vendor,
+    rater_id, status, dimension, window`` (and ``passed_over``, ``opt_outs`` when asked for).
+    Built once per shape (:data:`_CANDIDATE_QUERIES`): a request binds values, it builds nothing."""
+    query = (
+        select(*_CANDIDATE_COLUMNS)
+        .where(_ITEMS.c.status == bindparam("status"), _ITEMS.c.is_gold.is_(False), _ITEMS.c.dimension == bindparam("dimension"))
+        .where(~_seen_source(bindparam("vendor"), bindparam("rater_id")))
+        .order_by(_ITEMS.c.expedited.desc(), _ITEMS.c.priority.desc(), _ITEMS.c.created_at, _ITEMS.c.id)
+        .limit(bindparam("window", type_=Integer))
+    )
+    if passed_over:
+        query = query.where(_ITEMS.c.id.not_in(bindparam("passed_over", expanding=True)))
+    if opt_outs:
+        query = query.where(or_(_ITEMS.c.sensitive_category.is_(None),
+                                _ITEMS.c.sensitive_category.not_in(bindparam("opt_outs", expanding=True))))
+    if no_sensitive:
+        query = query.where(_ITEMS.c.sensitive_category.is_(None))
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=_ITEMS)
+    return query
+
+
+_CANDIDATE_QUERIES = {shape: _candidate_query(*shape) for shape in itertools.product((False, True), repeat=4)}
+_TAKE_ROWS = (update(_ITEMS).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.status.in_(CLAIMABLE))
+              .values(status="assigned").returning(_ITEMS.c.id))
+# On SQLite the unary + keeps the planner off the status indexes: with them it ran the two IN
+# lists about a hundred times slower (measured 1.7 ms against 0.02 ms for 5 rows).
+_TAKE_ROWS_SQLITE = (update(_ITEMS).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)),
+                                          literal_column("+queue_items.status").in_(CLAIMABLE))
+                     .values(status="assigned").returning(_ITEMS.c.id))
+_TAKE_ONE = update(_ITEMS).where(_ITEMS.c.id == bindparam("claim_id"), _ITEMS.c.status.in_(CLAIMABLE)).values(status="assigned")
+
+
+def _assignment_row(item: Any, kind: str, rater: Rater, now: datetime) -> dict[str, Any]:
+    return {"task_id": item.id, "kind": kind, "vendor": rater.vendor, "rater_id": rater.rater_id,
+            "dimension": item.dimension, "source_id": item.source_id, "assigned_at": now,
+            "exposure_date": now.date(), "sensitive_category": item.sensitive_category}
+
+
+def _take(session: Session, ids: list[str]) -> set[str]:
+    """Move the rows ``ids`` out of a claimable status in one UPDATE; the ids this call moved
+    (exactly one caller can move a row: the UPDATE is conditional on the status)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return set(conn.execute(_TAKE_ROWS, {"ids": ids}).scalars())
+    if conn.dialect.update_returning:  # SQLite from 3.35
+        return set(conn.execute(_TAKE_ROWS_SQLITE, {"ids": ids}).scalars())
+    return {i for i in ids if conn.execute(_TAKE_ONE, {"claim_id": i}).rowcount == 1}
 
 
 def _calibration_tasks(session: Session, rater: Rater, dimension: str, limit: int, settings: QueueSettings, now: datetime) -> tuple[list[dict[str, Any]], bool]:
@@ -673,17 +742,19 @@ def _calibration_tasks(session: Session, rater: Rater, dimension: str, limit: in
 
 def _claim_real(
     session: Session, rater: Rater, dimensions: list[str], n: int, quota_left: int, settings: QueueSettings, now: datetime
-) -> list[QueueItem]:
-    """Claim up to ``n`` real tasks, best first (expedited, priority, age).
+) -> list[Any]:
+    """Claim up to ``n`` real tasks, best first (expedited, priority, age); returns their rows.
 
     One candidate query per (status, dimension) walks ``ix_queue_items_claim_order`` in the
     ORDER BY and stops at its LIMIT, so a request costs O(n) index entries whatever the queue
-    size; the candidates are merged in the same order. On PostgreSQL each query takes ``FOR
-    UPDATE SKIP LOCKED`` (concurrent callers skip each other's rows instead of waiting); on
-    SQLite the transaction holds the write lock (``BEGIN IMMEDIATE``)."""
-    claimed: list[QueueItem] = []
+    size; the candidates are merged in the same order, and the chosen ones are claimed with one
+    conditional UPDATE and their assignments written with one INSERT. On PostgreSQL each
+    candidate query takes ``FOR UPDATE SKIP LOCKED`` (concurrent callers skip each other's
+    rows instead of waiting); on SQLite the transaction holds the write lock (``BEGIN IMMEDIATE``)."""
+    claimed: list[Any] = []
     passed_over: set[str] = set()
-    postgres = _is_postgres(session)
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
     opt_outs = list(rater.opt_outs or [])
     while len(claimed) < n and dimensions:
         need = n - len(claimed)
@@ -691,52 +762,40 @@ def _claim_real(
         # commit): take only what is needed. SQLite holds the write lock anyway: a little spare
         # saves a round when some candidates are passed over (same source item, quota).
         window = need if postgres else min(settings.candidate_window, 2 * need + 2)
-        candidates: list[QueueItem] = []
+        candidates: list[Any] = []
+        query = _CANDIDATE_QUERIES[(postgres, bool(passed_over), bool(opt_outs), quota_left <= 0)]
+        params: dict[str, Any] = {"vendor": rater.vendor, "rater_id": rater.rater_id, "window": window}
+        if passed_over:
+            params["passed_over"] = list(passed_over)
+        if opt_outs:
+            params["opt_outs"] = opt_outs
         for status in CLAIMABLE:
             for dim in dimensions:
-                query = (
-                    select(QueueItem)
-                    .where(QueueItem.status == status, QueueItem.is_gold.is_(False), QueueItem.dimension == dim)
-                    .where(~_seen_source(rater.vendor, rater.rater_id))
-                    .order_by(QueueItem.expedited.desc(), QueueItem.priority.desc(), QueueItem.created_at, QueueItem.id)
-                    .limit(window)
-                )
-                if passed_over:
-                    query = query.where(QueueItem.id.not_in(passed_over))
-                if opt_outs:
-                    query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
-                if quota_left <= 0:
-                    query = query.where(QueueItem.sensitive_category.is_(None))
-                if postgres:
-                    query = query.with_for_update(skip_locked=True, of=QueueItem)
-                candidates.extend(session.scalars(query))
+                candidates.extend(conn.execute(query, {**params, "status": status, "dimension": dim}).all())
         if not candidates:
             break
         candidates.sort(key=lambda i: (not i.expedited, -i.priority, _utc(i.created_at), i.id))
         taken_sources = {c.source_id for c in claimed}
+        picked: list[Any] = []
+        quota = quota_left
         for item in candidates:
-            if len(claimed) >= n:
+            if len(claimed) + len(picked) >= n:
                 break
             passed_over.add(item.id)
-            if item.source_id in taken_sources or (item.sensitive_category and quota_left <= 0):
+            if item.source_id in taken_sources or (item.sensitive_category and quota <= 0):
                 continue
-            # The claim: exactly one caller can move the row out of a claimable status.
-            result = session.execute(
-                update(QueueItem)
-                .where(QueueItem.id == item.id, QueueItem.status.in_(CLAIMABLE))
-                .values(status="assigned")
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                continue
-            item.status = "assigned"
-            session.add(Assignment(task_id=item.id, kind="task", vendor=rater.vendor, rater_id=rater.rater_id,
-                                   dimension=item.dimension, source_id=item.source_id, assigned_at=now,
-                                   exposure_date=now.date(), sensitive_category=item.sensitive_category))
-            claimed.append(item)
+            picked.append(item)
             taken_sources.add(item.source_id)
             if item.sensitive_category:
-                quota_left -= 1
+                quota -= 1
+        if not picked:
+            continue
+        won = _take(session, [item.id for item in picked])
+        rows = [item for item in picked if item.id in won]
+        if rows:
+            conn.execute(insert(_ASSIGNMENTS), [_assignment_row(item, "task", rater, now) for item in rows])
+        claimed.extend(rows)
+        quota_left -= sum(1 for item in rows if item.sensitive_category)
     return claimed
 
 
@@ -774,24 +833,25 @@ def _gold_cap(served_total: int, served_gold: int, real: int, gold_rate: float) 
     return max(0, math.floor((gold_rate * (served_total + real) - served_gold) / (1 - gold_rate) + 1e-9))
 
 
-def _pick_gold(session: Session, rater: Rater, dimensions: list[str], k: int, quota_left: int, now: datetime, rng: random.Random) -> list[QueueItem]:
+def _pick_gold(session: Session, rater: Rater, dimensions: list[str], k: int, quota_left: int, now: datetime, rng: random.Random) -> list[Any]:
     if k <= 0:
         return []
     # A random sample drawn by the database (random() on SQLite and PostgreSQL), a few
     # times more than needed so sensitive items skipped for the quota leave enough.
     query = (
-        select(QueueItem)
-        .where(QueueItem.is_gold.is_(True), QueueItem.dimension.in_(dimensions))
+        select(*_CANDIDATE_COLUMNS)
+        .where(_ITEMS.c.is_gold.is_(True), _ITEMS.c.dimension.in_(dimensions))
         .where(~_seen_source(rater.vendor, rater.rater_id))
         .order_by(func.random())
         .limit(4 * k + 8)
     )
     opt_outs = list(rater.opt_outs or [])
     if opt_outs:
-        query = query.where(or_(QueueItem.sensitive_category.is_(None), QueueItem.sensitive_category.not_in(opt_outs)))
+        query = query.where(or_(_ITEMS.c.sensitive_category.is_(None), _ITEMS.c.sensitive_category.not_in(opt_outs)))
     if quota_left <= 0:
-        query = query.where(QueueItem.sensitive_category.is_(None))
-    pool = list(session.scalars(query))
+        query = query.where(_ITEMS.c.sensitive_category.is_(None))
+    conn = session.connection()
+    pool = conn.execute(query).all()
     rng.shuffle(pool)
     chosen = []
     for item in pool:
@@ -801,10 +861,9 @@ def _pick_gold(session: Session, rater: Rater, dimensions: list[str], k: int, qu
             if quota_left <= 0:
                 continue
             quota_left -= 1
-        session.add(Assignment(task_id=item.id, kind="gold", vendor=rater.vendor, rater_id=rater.rater_id,
-                               dimension=item.dimension, source_id=item.source_id, assigned_at=now,
-                               exposure_date=now.date(), sensitive_category=item.sensitive_category))
         chosen.append(item)
+    if chosen:
+        conn.execute(insert(_ASSIGNMENTS), [_assignment_row(item, "gold", rater, now) for item in chosen])
     return chosen
 
 
@@ -837,9 +896,11 @@ def next_tasks(
     settings = settings or QueueSettings()
     now = _utc(now) or utcnow()
     rng = rng or random.Random(secrets.randbits(64))
-    rater = register_rater(session, vendor, rater_id, now=now)
+    rater = None
     if _is_postgres(session):  # one claim at a time per rater: its served counters are read-modify-write
-        session.refresh(rater, with_for_update=True)
+        rater = session.scalar(select(Rater).where(Rater.vendor == vendor, Rater.rater_id == rater_id).with_for_update())
+    if rater is None:  # unknown until now (a row this transaction inserts is locked by it)
+        rater = register_rater(session, vendor, rater_id, now=now)
 
     if dimension is not None:
         dimensions = [dimension]

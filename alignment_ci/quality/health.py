@@ -18,6 +18,19 @@ from .critic import anchoring, critic_agreement, triage
 from .raters import rater_report
 
 
+UNREAD_TEXT = ("prompt", "response_a", "response_b", "response", "rationale")
+"""Free-text columns that label health without critic scores never reads (a ranking's
+``responses`` are read: its agreement units are response pairs). :func:`label_health` keeps them
+away from its agreement and rater statistics, so that splitting the frame by dimension, rater or
+task type does not copy megabytes of text; a caller without critic scores can skip reading them
+(:func:`health_columns`)."""
+
+
+def health_columns(names: list[str]) -> list[str]:
+    """The columns of ``names`` that :func:`label_health` reads when given no critic scores."""
+    return [c for c in names if c not in UNREAD_TEXT]
+
+
 def _distribution(series: pd.Series) -> dict[str, int]:
     counts = series.dropna().value_counts().sort_index()
     return {str(int(k)) if isinstance(k, float) and k.is_integer() else str(k): int(v) for k, v in counts.items()}
@@ -38,6 +51,8 @@ def label_health(
     agreement fails on any dimension, ``warn`` when raters are flagged or agreement is
     inconclusive, else ``pass``.
     """
+    whole = df  # the critic's triage groups votes by prompt
+    df = df.drop(columns=[c for c in UNREAD_TEXT if c in df.columns])
     rows = len(df)
     per_item = df.groupby(["item_id", "dimension"]).size() if rows else pd.Series(dtype=int)
     gold = df["is_gold"].fillna(False).astype(bool) if "is_gold" in df else pd.Series(False, index=df.index)
@@ -59,7 +74,8 @@ def label_health(
         },
     }
     dims: dict[str, Any] = {}
-    for dim, part in df.groupby("dimension", sort=True):
+    split = df[[c for c in ("dimension", "item_id", "choice", "rating") if c in df.columns]]  # what the loop reads
+    for dim, part in split.groupby("dimension", sort=True):
         entry: dict[str, Any] = {"rows": int(len(part)), "items": int(part["item_id"].nunique())}
         if "choice" in part:
             entry["choices"] = _distribution(part["choice"])
@@ -99,8 +115,8 @@ def label_health(
         }
     health["warnings"] = dict(sorted((warnings or {}).items()))
     if critic_scores is not None and rows and health["task_type"] == "pairwise":
-        agreement_c = critic_agreement(df, critic_scores, config.critic)
-        ranked = triage(df, critic_scores, config.critic)
+        agreement_c = critic_agreement(whole, critic_scores, config.critic)
+        ranked = triage(whole, critic_scores, config.critic)
         top = ranked[ranked["category"] != "other"].head(5)
         health["critic"] = {
             "dimensions": agreement_c["dimensions"],
@@ -109,7 +125,7 @@ def label_health(
             "top_disagreements": [{"item_id": r.item_id, "dimension": r.dimension, "reason": r.reason} for r in top.itertuples()],
         }
     if "suggestion" in df.columns and df["suggestion"].notna().any():
-        check = anchoring(df, config.critic)
+        check = anchoring(whole, config.critic)
         health["anchoring"] = {"wrong_suggestions": check["wrong_suggestions"],
                                "flagged_raters": {r: check["raters"][r]["reason"] for r in check["flagged_raters"]}}
     dim_verdicts = [d.get("verdict") for d in agreement["dimensions"].values()]

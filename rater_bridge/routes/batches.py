@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from alignment_ci.ids import ID_PATTERN
 from alignment_ci.tempdirs import make_tempdir
 
-from ..batches import UPLOAD_TEMP_PREFIX, batch_status, list_batches, push_batch
+from ..batches import UPLOAD_TEMP_PREFIX, batch_status, list_batches, push_batch, server_timing
 from ..deps import BridgeDep, VendorDep
 from ..schemas import BatchAnswer, BatchList, BatchStatus, ErrorDetail, FieldError
 from ..upload import receive_upload
@@ -70,15 +70,18 @@ async def push(
     """Push a label batch: validated at once; if accepted, stored and proposed as a pull request."""
     deadline = time.monotonic() + bridge.settings.request_timeout_s
     workdir = make_tempdir(UPLOAD_TEMP_PREFIX)  # swept on start if this process dies (alignment_ci.tempdirs)
+    started = time.perf_counter()
     try:
         upload = await receive_upload(request, workdir / f"upload.{format.value}", bridge.config.bridge.max_upload_bytes)
+        timings = {"receive": 1000 * (time.perf_counter() - started)}
         answer = await run_in_threadpool(
             push_batch, bridge, vendor, upload.path, upload.sha256, upload.size, format.value, workdir,
             filename=upload.filename, batch_id_param=batch_id, dimension_param=dimension, deadline=deadline,
+            timings=timings,
         )
     finally:
         await run_in_threadpool(shutil.rmtree, workdir, True)
-    return JSONResponse(answer.body, status_code=answer.status_code)
+    return JSONResponse(answer.body, status_code=answer.status_code, headers={"Server-Timing": server_timing(timings)})
 
 
 @router.get("", response_model=BatchList, responses=_ERRORS)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +28,7 @@ from alignment_ci.monitor.queue import (
 )
 from alignment_ci.ids import ID_PATTERN
 
-from ..deps import BridgeDep, VendorDep
+from ..deps import BridgeDep, CredentialsDep, VendorDep, current_vendor
 from ..schemas import ErrorDetail, FieldError
 
 router = APIRouter(tags=["tasks"])
@@ -115,9 +116,10 @@ class RaterState(BaseModel):
 
 
 @router.get("/v1/tasks", response_model=TaskList, responses={400: {"model": ErrorDetail}, **_401})
-def get_tasks(
+async def get_tasks(
+    request: Request,
     rater_id: RaterQ,
-    vendor: VendorDep,
+    credentials: CredentialsDep,
     bridge: BridgeDep,
     n: Annotated[int, Query(ge=1, le=10_000, description="How many tasks (at most the bridge's max_tasks_per_request).")] = 10,
     dimension: Annotated[str | None, Query(pattern=DIMENSION)] = None,
@@ -125,11 +127,16 @@ def get_tasks(
 ) -> dict:
     """The rater's next tasks: onboarding/calibration first for a new dimension, then real tasks
     with gold mixed in at ``bridge.gold_rate``; opt-outs and the daily sensitive quota respected."""
-    n = min(n, bridge.settings.max_tasks_per_request)
-    with bridge.write_lock, session_scope(bridge.engine) as s:
-        tasks = next_tasks(s, vendor.name, rater_id, n, bridge.config.bridge.gold_rate, dimension=dimension,
-                           settings=bridge.config.queue, suggestions=suggestions)
-    return {"rater_id": rater_id, "tasks": tasks}
+
+    def serve() -> dict:  # authentication and the claim in one threadpool call (the busiest route)
+        vendor = current_vendor(request, credentials, bridge)
+        count = min(n, bridge.settings.max_tasks_per_request)
+        with bridge.write_lock, session_scope(bridge.engine) as s:
+            tasks = next_tasks(s, vendor.name, rater_id, count, bridge.config.bridge.gold_rate, dimension=dimension,
+                               settings=bridge.config.queue, suggestions=suggestions)
+        return {"rater_id": rater_id, "tasks": tasks}
+
+    return await run_in_threadpool(serve)
 
 
 @router.post("/v1/tasks/{task_id}/release", response_model=Released, responses={**_404, **_401})
