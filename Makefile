@@ -23,8 +23,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/alignment-ci demo
 
+# Two pytest-xdist workers (this machine's cores); a test module stays on one worker, so its
+# module fixtures are built once (tests/train_support.py shares the session ones).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadscope
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
