@@ -34,12 +34,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from alignment_ci.config import Config, QualitySettings
 from alignment_ci.intervals import wilson_interval
 from alignment_ci.quality.agreement import coded_judgments, value_counts_matrix
 from alignment_ci.textsafety import pseudonymize
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 NOMINAL_TASKS = ("pairwise", "ranking")
 
