@@ -207,3 +207,39 @@ def test_no_function_takes_an_untyped_config():
                 if _is_settings_parameter(arg.arg) and (not annotation or "Any" in annotation.replace("|", " ").split()):
                     untyped.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({arg.arg}: {annotation or '?'})")
     assert untyped == [], "type settings parameters with their section or Config:\n" + "\n".join(untyped)
+
+
+#: Libraries `--help` must not load besides alignment_ci.lazy.HEAVY: the service stack.
+SERVICE_LIBRARIES = ("fastapi", "sqlalchemy")
+#: Commands whose modules still load the service stack for their help: the rater queue's
+#: tables (monitor/queue.py, SQLAlchemy models) and the bridge (FastAPI). Not yet lazy.
+SERVICE_COMMANDS = ("demo", "monitor", "queue", "critic", "labelstudio", "bridge")
+
+
+def test_each_commands_help_loads_no_heavy_library():
+    """`alignment-ci CMD --help` for every command, then `alignment-ci --help`, in one process:
+    after each, the heavy libraries loaded so far must be none (and, for the commands not in
+    SERVICE_COMMANDS, not FastAPI or SQLAlchemy either)."""
+    from alignment_ci.cli import COMMANDS
+
+    clean = [c for c in COMMANDS if c not in SERVICE_COMMANDS]
+    code = f"""
+import json, sys
+from typer.testing import CliRunner
+from alignment_ci.cli import app
+def loaded(libraries):
+    return sorted({{m.split('.')[0] for m in sys.modules}} & set(libraries))
+report = {{}}
+for args, libraries in [*(([c, "--help"], {[*HEAVY, *SERVICE_LIBRARIES]!r}) for c in {clean!r}),
+                        *(([c, "--help"], {list(HEAVY)!r}) for c in {list(SERVICE_COMMANDS)!r}),
+                        (["--help"], {list(HEAVY)!r})]:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+    report[" ".join(args)] = loaded(libraries)
+print(json.dumps(report))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report) == len({*COMMANDS, *SERVICE_COMMANDS}) + 1  # `bridge` is rater_bridge's plugin group
+    assert {args: libs for args, libs in report.items() if libs} == {}
