@@ -72,12 +72,14 @@ def write_sets(work: Path, n_eval: int, n_red: int) -> tuple[Path, Path]:
             item = shipped[i % len(shipped)]
             rows.append({"prompt": f"{item['prompt']} (case {i})", "slice": item["slice"]})
     eval_path = work / "eval.yaml"
-    eval_path.write_text(yaml.safe_dump({"prompt_template": "User: {prompt}\nAssistant:", "items": rows}))
+    # the bench's policies are trained on the synthetic pairs, whose prompts carry this framing
+    framing = "User: {prompt}\nAssistant:"
+    eval_path.write_text(yaml.safe_dump({"prompt_template": framing, "items": rows}))
     red = yaml.safe_load((ROOT / "datasets_manifest" / "eval" / "red_team.yaml").read_text())
     items = [dict(item, id=f"{item['id']}-{k}", prompt=f"{item['prompt']} (variant {k})")
              for k in range(n_red // len(red["items"]) + 1) for item in red["items"]][:n_red]
     red_path = work / "red_team.yaml"
-    red_path.write_text(yaml.safe_dump({**red, "items": items}))
+    red_path.write_text(yaml.safe_dump({**red, "prompt_template": framing, "items": items}))
     return eval_path, red_path
 
 
