@@ -23,8 +23,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/alignment-ci demo
 
+# Two pytest-xdist workers (this machine's cores); tests/train_support.py builds the session
+# fixtures once for both. `--dist load`, not loadscope: schemathesis' cases share one node id,
+# and loadscope would run only the first of them.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist load
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from enum import Enum
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Optional
 
@@ -55,17 +56,24 @@ PLUGIN_GROUP = "alignment_ci.commands"
 EXTENSION_GROUP = "alignment_ci.command_extensions"
 
 
+@cache
+def _entry_points(group: str) -> tuple[tuple[str, str], ...]:
+    """``(name, value)`` of the installed entry points of ``group``, sorted by name. Read once
+    per process: scanning every installed distribution's metadata takes tens of milliseconds."""
+    return tuple(sorted((e.name, e.value) for e in entry_points(group=group)))
+
+
 def _plugins() -> dict[str, str]:
-    return {e.name: e.value for e in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name) if e.name not in COMMANDS}
+    return {name: value for name, value in _entry_points(PLUGIN_GROUP) if name not in COMMANDS}
 
 
 def _load_extensions(group: str) -> None:
     """Import the modules that add commands to the built-in ``group`` (the
     ``alignment_ci.command_extensions`` entry points named after it: rater_bridge's
     `labelstudio connect`), before the group is built."""
-    for entry in entry_points(group=EXTENSION_GROUP):
-        if entry.name == group:
-            importlib.import_module(entry.value.partition(":")[0])
+    for name, value in _entry_points(EXTENSION_GROUP):
+        if name == group:
+            importlib.import_module(value.partition(":")[0])
 
 
 def load_command(name: str, target: str) -> click.Command:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
@@ -20,6 +19,9 @@ from .formats.labelstudio import read_labelstudio_export
 from .formats.prefill import agent_name, labelstudio_tasks, suggestions
 from .quality.critic import anchoring, critic_agreement, critic_view, triage
 from .synth import RATER_ROLES, labelstudio_export, make_planted_batch
+from . import lazy
+
+pd = lazy.module("pandas")
 
 BATCH_ID = "acme-2026-11-003"
 ROLES = {**{r: "careful" for r in RATER_ROLES}, "r07": "always_accept"}

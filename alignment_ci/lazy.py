@@ -16,6 +16,7 @@ docs/architecture.md states the rule and the layers.
 from __future__ import annotations
 
 import importlib
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +36,9 @@ HEAVY: tuple[str, ...] = (
     "sentence_transformers",
     "crowdkit",
     "modal",
+    "pandas",
+    "pyarrow",
+    "pandera",
 )
 
 
@@ -46,6 +50,42 @@ HEAVY_MODULES: dict[str, str] = {
     "stages.common": "alignment_ci.train.stages.common",
     "modal_app": "alignment_ci.train.modal_app",
 }
+
+
+_PROBES = frozenset({"__wrapped__", "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__copy__",
+                     "__deepcopy__", "__signature__", "__path__", "__all__"})
+
+
+class _LazyModule(types.ModuleType):
+    """A stand-in for a heavy library, bound at a module's top (``pd = lazy.module("pandas")``):
+    the library is imported when an attribute is first read, and its names are copied in so
+    that later reads are ordinary attribute reads."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__dict__["_lazy_target"] = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute in _PROBES:
+            raise AttributeError(attribute)  # copy, pickle and inspect look for these: no import for them
+        target = importlib.import_module(self.__dict__["_lazy_target"])
+        self.__dict__.update({k: v for k, v in vars(target).items() if not (k.startswith("__") and k.endswith("__"))})
+        return getattr(target, attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self.__dict__['_lazy_target']!r}>"
+
+
+def module(name: str) -> Any:
+    """``name`` (a heavy library or one of its submodules), imported on first attribute read.
+
+    The one way a light module binds a heavy library at its top: ``pd = lazy.module("pandas")``
+    reads like ``import pandas as pd`` and costs nothing until the module runs code that
+    uses it. A module whose top level itself runs the library (a base class, a decorator)
+    is heavy instead (:data:`HEAVY_MODULES`)."""
+    if name.split(".")[0] not in HEAVY:
+        raise ValueError(f"{name} is not a heavy library (alignment_ci.lazy.HEAVY)")
+    return _LazyModule(name)
 
 
 def heavy_module(name: str) -> Any:

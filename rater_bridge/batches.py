@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, build_manifest, frame_statistics
-from alignment_ci.data.validate import validate_file
+from alignment_ci.data.validate import ValidationReport, validate_file
 from alignment_ci.errors import AlignmentCIError, InputError
 from alignment_ci.formats.argilla import read_argilla_export
 from alignment_ci.formats.labelstudio import read_labelstudio_export
@@ -115,15 +115,13 @@ def pr_body(vendor: str, batch_id: str, manifest: dict[str, Any], manifest_path:
 
 
 # ----------------------------------------------------------------------------- answers
-def _issues(report: Any) -> dict[str, Any]:
-    return {
-        "rows": report.rows,
-        "task_type": report.task_type,
-        "errors": [i.to_dict() for i in report.errors],
-        "warnings": [i.to_dict() for i in report.warnings],
-        "error_count": report.error_count,
-        "warning_count": report.warning_count,
-    }
+_ISSUE_FIELDS = ("rows", "task_type", "errors", "warnings", "error_count", "warning_count")
+
+
+def _issues(report: ValidationReport) -> dict[str, Any]:
+    """The part of the validation report a vendor sees (no server paths)."""
+    full = report.to_dict()
+    return {key: full[key] for key in _ISSUE_FIELDS}
 
 
 def _answer(row: Batch | None, issues: dict[str, Any], *, accepted: bool, batch_id: str | None, duplicate: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from alignment_ci.config import Config
 from alignment_ci.cli_common import ConfigOpt, Format, FormatOpt, _config, emit, err, out
 from alignment_ci.commands.importers import DimensionOpt, labelstudio_app
 from alignment_ci.errors import InputError
@@ -31,7 +32,7 @@ vendor_app = typer.Typer(help="Vendors and their API tokens.", no_args_is_help=T
 app.add_typer(vendor_app, name="vendor")
 
 
-def _sessions(config):
+def _sessions(config: Config):
     engine = make_engine(database_url(config))
     create_tables(engine)
     return session_factory(engine)

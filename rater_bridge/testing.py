@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
 from .db import drop_tables, make_engine
 
 
@@ -33,18 +40,42 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, timeout_s:
 
 
 PG_URL_ENV = "ALIGNMENT_CI_TEST_PG_URL"
+XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
+
+
+def postgres_test_url() -> str | None:
+    """The PostgreSQL database this test process may use: the one env
+    ALIGNMENT_CI_TEST_PG_URL names, or, under pytest-xdist, a database of the worker's own
+    beside it (``<name>_gw0``, ``<name>_gw1``: created on first use), so parallel workers
+    never drop each other's tables. None when the variable is unset (the caller skips)."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        return None
+    worker = os.environ.get(XDIST_WORKER_ENV)
+    return _worker_database(url, worker) if worker else url
+
+
+@cache
+def _worker_database(url: str, worker: str) -> str:
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = make_engine(url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def fresh_database_url(kind: str, directory: Any) -> str | None:
-    """A database URL for a test: a new SQLite file under ``directory``, or the PostgreSQL
-    database named by env ALIGNMENT_CI_TEST_PG_URL with the bridge's and queue's tables
-    dropped (None when that variable is unset: the caller skips)."""
-    import os
-    from pathlib import Path
-
+    """A database URL for a test: a new SQLite file under ``directory``, or this process's
+    PostgreSQL database (:func:`postgres_test_url`) with the bridge's and queue's tables
+    dropped (None when ALIGNMENT_CI_TEST_PG_URL is unset: the caller skips)."""
     if kind == "sqlite":
         return f"sqlite:///{Path(directory) / 'bridge.db'}"
-    url = os.environ.get(PG_URL_ENV)
+    url = postgres_test_url()
     if not url:
         return None
 

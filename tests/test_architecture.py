@@ -131,3 +131,117 @@ def test_package_init_reexports_lazily(package, submodule):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+def _cycles(graph, modules) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(start: str) -> None:  # iterative: the graph is deeper than the recursion limit allows
+        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start) & modules)))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child) & modules))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    """Module cycles: 0. Every import of the project's own modules, TYPE_CHECKING ones left out,
+    with no exception listed (a package's ``__init__`` counts as a module of its own)."""
+    import grimp
+
+    graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True)
+    modules = {m for m in graph.modules if m.split(".")[0] in PACKAGES}
+    assert _cycles(graph, modules) == []
+    # the checker finds a cycle when there is one
+    graph.add_import(importer="alignment_ci.errors", imported="alignment_ci.config")
+    assert any({"alignment_ci.errors", "alignment_ci.config"} <= set(c) for c in _cycles(graph, modules))
+
+
+def _is_settings_parameter(name: str) -> bool:
+    return name in {"config", "cfg", "settings", "section"} or name.endswith(("_config", "_settings"))
+
+
+def test_no_function_takes_an_untyped_config():
+    """Settings parameters (``config``, ``cfg``, ``settings``, ``*_settings``…) are typed with
+    their section or ``Config``: never ``Any``, never unannotated. Gate functions (``test_*``)
+    are left out: their parameters are pytest fixtures."""
+    untyped = []
+    for path in SOURCES.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("test_"):
+                continue
+            args = node.args
+            for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+                annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+                if _is_settings_parameter(arg.arg) and (not annotation or "Any" in annotation.replace("|", " ").split()):
+                    untyped.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({arg.arg}: {annotation or '?'})")
+    assert untyped == [], "type settings parameters with their section or Config:\n" + "\n".join(untyped)
+
+
+#: Libraries `--help` must not load besides alignment_ci.lazy.HEAVY: the service stack.
+SERVICE_LIBRARIES = ("fastapi", "sqlalchemy")
+#: Commands whose modules still load the service stack for their help: the rater queue's
+#: tables (monitor/queue.py, SQLAlchemy models) and the bridge (FastAPI). Not yet lazy.
+SERVICE_COMMANDS = ("demo", "monitor", "queue", "critic", "labelstudio", "bridge")
+
+
+def test_each_commands_help_loads_no_heavy_library():
+    """`alignment-ci CMD --help` for every command, then `alignment-ci --help`, in one process:
+    after each, the heavy libraries loaded so far must be none (and, for the commands not in
+    SERVICE_COMMANDS, not FastAPI or SQLAlchemy either)."""
+    from alignment_ci.cli import COMMANDS
+
+    clean = [c for c in COMMANDS if c not in SERVICE_COMMANDS]
+    code = f"""
+import json, sys
+from typer.testing import CliRunner
+from alignment_ci.cli import app
+def loaded(libraries):
+    return sorted({{m.split('.')[0] for m in sys.modules}} & set(libraries))
+report = {{}}
+for args, libraries in [*(([c, "--help"], {[*HEAVY, *SERVICE_LIBRARIES]!r}) for c in {clean!r}),
+                        *(([c, "--help"], {list(HEAVY)!r}) for c in {list(SERVICE_COMMANDS)!r}),
+                        (["--help"], {list(HEAVY)!r})]:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+    report[" ".join(args)] = loaded(libraries)
+print(json.dumps(report))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report) == len({*COMMANDS, *SERVICE_COMMANDS}) + 1  # `bridge` is rater_bridge's plugin group
+    assert {args: libs for args, libs in report.items() if libs} == {}

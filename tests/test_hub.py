@@ -46,6 +46,7 @@ def test_reachable_probes_a_real_socket():
     assert not reachable(f"http://127.0.0.1:{port}", timeout_s=1.0)
 
 
+@pytest.mark.slow  # end to end: `alignment-ci train` in a subprocess (over 10 s)
 def test_train_with_an_unfetchable_base_model_exits_2_without_a_traceback(workspace, monkeypatch):  # noqa: F811
     (workspace / "alignment.yaml").write_text(
         f"training:\n  base_model: acme/base-7b\n  base_revision: '{REVISION}'\n  reward: {{max_steps: 2}}\n")

@@ -38,6 +38,7 @@ def test_too_many_gpus_for_one_container():
         parse_config("training:\n  modal: {gpu: 'A10:8'}\n")
 
 
+@pytest.mark.slow  # end to end: trains through the CLI, then reruns it (about 25 s)
 def test_a_cached_run_needs_no_modal_credentials(workspace, monkeypatch):  # noqa: F811
     (workspace / "alignment.yaml").write_text("training:\n  reward: {max_steps: 2}\n")
     first = run_cli("train", "--stage", "reward", "--format", "json", cwd=workspace)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import uuid
@@ -16,6 +15,7 @@ from alignment_ci.config import parse_config
 from alignment_ci.errors import InputError
 from alignment_ci.monitor import queue as q
 from alignment_ci.monitor.settings import QueueSettings
+from rater_bridge.testing import postgres_test_url
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 PAYLOAD_KEYS = {"task_id", "phase", "dimension", "task_type", "prompt", "responses", "content_warning"}
@@ -50,7 +50,7 @@ def engine(request, tmp_path):
         yield eng
         eng.dispose()
         return
-    url = os.environ.get("ALIGNMENT_CI_TEST_PG_URL")
+    url = postgres_test_url()
     if not url:
         pytest.skip("set ALIGNMENT_CI_TEST_PG_URL to a PostgreSQL URL to run the PostgreSQL queue tests")
     admin = q.make_engine(url)

@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from alignment_ci.config import Config, QualitySettings
-from alignment_ci.quality.raters import rater_report, reliability_scores, wilson_interval
+from alignment_ci.quality.raters import rater_report, reliability_scores
 from alignment_ci.textsafety import pseudonymize
 
 EMAIL_RATER = "jane.doe@vendor.example"
@@ -122,7 +122,13 @@ def test_gold_accuracy_and_wilson_interval_are_exact(simulated, report):
     assert entry["gold_n"] == len(rows)
     assert entry["gold_accuracy"] == correct / len(rows)
     assert entry["gold_ci"] == list(proportion_confint(correct, len(rows), alpha=0.05, method="wilson"))
-    assert wilson_interval(0, 0) is None
+
+
+def test_a_rater_without_gold_items_has_no_gold_interval(simulated):
+    no_gold = simulated.copy()
+    no_gold.loc[no_gold["rater_id"] == "honest-0", "gold_choice"] = None
+    entry = rater_report(no_gold, Config())["raters"]["honest-0"]
+    assert entry["gold_ci"] is None and entry["gold_accuracy"] is None
 
 
 def test_leave_one_out_consensus_splits_ties_and_counts_exactly():

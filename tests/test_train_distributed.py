@@ -1,4 +1,4 @@
-"""Multi-process TRL stages (alignment_ci.train.launcher) on this CPU: two ranks over gloo.
+"""Multi-process TRL stages (alignment_ci.train.stages.launcher) on this CPU: two ranks over gloo.
 
 The ranks run DistributedDataParallel over gloo (accelerate's MULTI_CPU state; the tests
 assert it, since a world size of 2 also shows for ranks that shard the data but train
@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from alignment_ci.errors import InputError
-from alignment_ci.train import launcher
+from alignment_ci.train.stages import launcher
 from alignment_ci.train.runs import run_key_for
 from alignment_ci.train.specs import DistributedSettings, TrainingSettings
 from alignment_ci.train.stages import run_stage
@@ -157,7 +157,7 @@ def test_gpu_runs_start_under_accelerate_launch_and_cpu_runs_under_torchrun():
     gpu = launcher.launch_command(4, "cuda", DistributedSettings(), ["/w"])
     assert gpu[1:3] == ["-m", "accelerate.commands.launch"]
     assert gpu[gpu.index("--num_processes") + 1] == "4" and "--multi_gpu" in gpu
-    assert gpu[-3:] == ["-m", "alignment_ci.train.launcher", "/w"]
+    assert gpu[-3:] == ["-m", "alignment_ci.train.stages.launcher", "/w"]
     cpu = launcher.launch_command(2, "cpu", DistributedSettings(), ["/w"])
     assert cpu[1:3] == ["-m", "torch.distributed.run"] and cpu[cpu.index("--nproc_per_node") + 1] == "2"
 

@@ -257,6 +257,7 @@ def test_rerun_hits_the_training_cache_and_a_tighter_gate_fails(pr_run):
     assert index["7/report"]["id"] == 1 and index["7/report"]["revisions"] == 2
 
 
+@pytest.mark.slow  # the `pristine` repository fixture ingests and trains through the CLI (about 35 s)
 def test_fork_pull_request_skips_the_jobs_with_secrets(pristine, tmp_path):
     ws = _copy(pristine, tmp_path)
     r = WorkflowReplay(PR_WORKFLOW, ws, env=_env(), vars=PR_VARS, repository=REPOSITORY).run(
@@ -269,6 +270,7 @@ def test_fork_pull_request_skips_the_jobs_with_secrets(pristine, tmp_path):
     assert not (ws / ".alignment-ci" / "forge" / "statuses").exists()  # nothing published
 
 
+@pytest.mark.slow  # the `pristine` repository fixture ingests and trains through the CLI (about 35 s)
 def test_a_renamed_flag_fails_the_replay(pristine, tmp_path):
     ws = _copy(pristine, tmp_path)
     broken = tmp_path / "alignment-pr.yml"
@@ -347,6 +349,7 @@ def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
 # ------------------------------------------------------------------------- the composite action
 
 
+@pytest.mark.slow  # the `pristine` repository fixture ingests and trains through the CLI (about 35 s)
 def test_composite_action_runs_a_command_and_returns_its_json(pristine, tmp_path):
     from alignment_ci.config import load_config
     from alignment_ci.data.manifest import snapshot

@@ -1,17 +1,22 @@
 """Shared, built-once training fixtures for the tests/test_train_*.py files.
 
 Import the fixtures into a test module (``from tests.train_support import tiny_model``).
-Each artifact is built once per test session even when several modules import the
-fixture: the builders cache on the session's base temp directory.
+Each artifact is built once per test run even when several modules import the fixture:
+the builders cache on the session's base temp directory, and under pytest-xdist (`make
+test` runs two workers) the first worker to ask builds it where every worker finds it.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from alignment_ci.train.specs import TrainingSettings
 from alignment_ci.train.synthetic import make_preference_pairs
@@ -22,8 +27,29 @@ _CACHE: dict[tuple[str, str], Any] = {}
 def _cached(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Any:  # noqa: ANN001
     key = (str(tmp_path_factory.getbasetemp()), name)
     if key not in _CACHE:
-        _CACHE[key] = build(tmp_path_factory.mktemp(name))
+        _CACHE[key] = _build_once(tmp_path_factory, name, build)
     return _CACHE[key]
+
+
+def _build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Any:  # noqa: ANN001
+    """``build(directory)``, once per test run. Each pytest-xdist worker is a process of its
+    own with a base temp directory under one shared parent (pytest-xdist's recipe for
+    session fixtures): the first worker builds the artifact there under a file lock and
+    pickles the result; the others wait for the lock and read it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent / "shared-artifacts"
+    shared.mkdir(exist_ok=True)
+    result_file = shared / f"{name}.pickle"
+    with FileLock(str(shared / f"{name}.lock")):
+        if result_file.is_file():
+            return pickle.loads(result_file.read_bytes())
+        directory = shared / name
+        shutil.rmtree(directory, ignore_errors=True)  # a build that failed half-way
+        directory.mkdir()
+        result = build(directory)
+        result_file.write_bytes(pickle.dumps(result))
+        return result
 
 
 @pytest.fixture(scope="session", autouse=False)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..config import Config
 from ..atomic import write_atomic
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..errors import InputError
@@ -27,7 +28,7 @@ BatchArg = Annotated[Path, typer.Argument(help="A label batch (JSONL, CSV or Par
 ScoresOpt = Annotated[Path, typer.Option("--scores", "-s", help="Critic scores from `critic score --out`.")]
 
 
-def _batch(file: Path, cfg):  # noqa: ANN001, ANN202
+def _batch(file: Path, cfg: Config):  # noqa: ANN202
 
     df, _ = load_valid_batch(file, cfg)
     return df

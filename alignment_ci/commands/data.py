@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out, render_problems
-from ..config import Scale
+from ..config import Config, Scale
 from ..data.columns import parse_map
 from ..data.manifest import ingest_batch, snapshot, verify_manifests
 from ..data.validate import validate_file
@@ -28,7 +28,7 @@ MapOpt = Annotated[Optional[list[str]], typer.Option(
     "--map", help="VENDOR_COLUMN=CONTRACT_COLUMN, e.g. annotator_id=rater_id (repeatable; adds to validation.column_map).")]
 
 
-def _with_map(cfg, values: list[str] | None):
+def _with_map(cfg: Config, values: list[str] | None) -> Config:
     """The config with ``--map`` pairs added to ``validation.column_map``."""
     if not values:
         return cfg

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..config import Config
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..cli_common import err
 from ..data.validate import validate_file
@@ -37,7 +38,7 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return out_map
 
 
-def _dimension(cfg, dimension: str | None) -> str:
+def _dimension(cfg: Config, dimension: str | None) -> str:
     """``--dimension`` if the taxonomy has it (default: the taxonomy's default), else a usage error."""
 
     if dimension is None:
@@ -52,7 +53,7 @@ def _dimension(cfg, dimension: str | None) -> str:
     return dimension
 
 
-def _write(result, out_path: Path, format: Format, source: Path, cfg=None, source_of=None) -> None:
+def _write(result, out_path: Path, format: Format, source: Path, cfg: Config | None = None, source_of=None) -> None:
     """Write the canonical batch once it validates; otherwise write nothing and name, for each
     error, the line of the converted batch and the export's record it came from (exit 1)."""
     import os

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
+from ..config import Config
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..jsonl import write_jsonl
 from ..quality import agreement_report, calibrate_likert, gold_accuracy_drift, rater_report
@@ -45,7 +46,7 @@ BatchArg = Annotated[Path, typer.Argument(help="Label batch (.jsonl, .csv or .pa
 TaskTypeOpt = Annotated[Optional[str], typer.Option("--task-type", "-t", help="Expected task type.")]
 
 
-def _batch(file: Path, cfg, task_type: str | None = None):
+def _batch(file: Path, cfg: Config, task_type: str | None = None):
     return load_valid_batch(file, cfg, task_type=task_type)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
+from ..config import Config
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..errors import InputError
 from ..jsonl import write_jsonl
@@ -36,7 +37,7 @@ def _now(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _finish(config, store, result: dict[str, Any], publish: bool, format: Format) -> None:
+def _finish(config: Config, store, result: dict[str, Any], publish: bool, format: Format) -> None:
     if publish:
         result = {**result, "deployment": publish_deployment(config, store, result)}
     emit(result, format, _render)

@@ -8,9 +8,14 @@ header is line 1).
 
 from __future__ import annotations
 
-import pyarrow as pa
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+
 
 from ..config import TASK_TYPES  # noqa: F401  (defined once, in config.py; the data modules import it from here)
+from .. import lazy
+
+pa = lazy.module("pyarrow")
 
 CHOICES = ("a", "b", "tie", "skip")
 GOLD_CHOICES = ("a", "b", "tie")
@@ -42,35 +47,60 @@ TASK_OPTIONAL = {
 
 # Arrow types of the canonical table. `labeled_at` stays a string (ISO-8601) in the
 # canonical form; it is parsed where time matters.
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "batch_id": pa.string(),
-    "item_id": pa.string(),
-    "rater_id": pa.string(),
-    "dimension": pa.string(),
-    "task_type": pa.string(),
-    "prompt": pa.string(),
-    "is_gold": pa.bool_(),
-    "rationale": pa.string(),
-    "safety_flag": pa.bool_(),
-    "hallucination_flag": pa.bool_(),
-    "time_spent_s": pa.float64(),
-    "labeled_at": pa.string(),
-    "sampling_bucket": pa.string(),
-    "sampling_reason": pa.string(),
-    "response_a": pa.string(),
-    "response_b": pa.string(),
-    "choice": pa.string(),
-    "model_a": pa.string(),
-    "model_b": pa.string(),
-    "gold_choice": pa.string(),
-    "suggestion": pa.string(),
-    "response": pa.string(),
-    "rating": pa.int64(),
-    "gold_rating": pa.int64(),
-    "responses": pa.list_(pa.string()),
-    "ranking": pa.list_(pa.int64()),
-    "gold_ranking": pa.list_(pa.int64()),
+_ARROW_TYPE_OF: dict[str, Callable[[], pa.DataType]] = {
+    "batch_id": lambda: pa.string(),
+    "item_id": lambda: pa.string(),
+    "rater_id": lambda: pa.string(),
+    "dimension": lambda: pa.string(),
+    "task_type": lambda: pa.string(),
+    "prompt": lambda: pa.string(),
+    "is_gold": lambda: pa.bool_(),
+    "rationale": lambda: pa.string(),
+    "safety_flag": lambda: pa.bool_(),
+    "hallucination_flag": lambda: pa.bool_(),
+    "time_spent_s": lambda: pa.float64(),
+    "labeled_at": lambda: pa.string(),
+    "sampling_bucket": lambda: pa.string(),
+    "sampling_reason": lambda: pa.string(),
+    "response_a": lambda: pa.string(),
+    "response_b": lambda: pa.string(),
+    "choice": lambda: pa.string(),
+    "model_a": lambda: pa.string(),
+    "model_b": lambda: pa.string(),
+    "gold_choice": lambda: pa.string(),
+    "suggestion": lambda: pa.string(),
+    "response": lambda: pa.string(),
+    "rating": lambda: pa.int64(),
+    "gold_rating": lambda: pa.int64(),
+    "responses": lambda: pa.list_(pa.string()),
+    "ranking": lambda: pa.list_(pa.int64()),
+    "gold_ranking": lambda: pa.list_(pa.int64()),
 }
+
+
+class _ArrowTypes(Mapping[str, "pa.DataType"]):
+    """Column name -> Arrow type, in contract order. The names are known without pyarrow;
+    pyarrow loads when the first type is read."""
+
+    def __getitem__(self, name: str) -> pa.DataType:
+        return _arrow_types()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ARROW_TYPE_OF)
+
+    def __len__(self) -> int:
+        return len(_ARROW_TYPE_OF)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _ARROW_TYPE_OF
+
+
+@cache
+def _arrow_types() -> dict[str, pa.DataType]:
+    return {name: make() for name, make in _ARROW_TYPE_OF.items()}
+
+
+ARROW_TYPES: Mapping[str, pa.DataType] = _ArrowTypes()
 
 # Free-text fields: checked for PII, spreadsheet formulas and size limits.
 TEXT_FIELDS = (

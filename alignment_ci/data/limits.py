@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..config import ValidationLimits
 from ..errors import LimitExceeded
+from .. import lazy
+
+pa = lazy.module("pyarrow")
+pc = lazy.module("pyarrow.compute")
 
 _NEWLINE, _QUOTE, _COMMA, _COLON = 10, 34, 44, 58
 _OPEN = (91, 123)  # [ {

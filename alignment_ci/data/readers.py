@@ -35,14 +35,11 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from ..config import ValidationLimits
 from ..errors import InputError, LimitExceeded
@@ -65,6 +62,13 @@ from .limits import (
     top_level_keys,
     within_depth,
 )
+from .. import lazy
+
+pd = lazy.module("pandas")
+pa = lazy.module("pyarrow")
+pc = lazy.module("pyarrow.compute")
+pajson = lazy.module("pyarrow.json")
+pq = lazy.module("pyarrow.parquet")
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EXTENSIONS = {
@@ -79,15 +83,23 @@ _EXTENSIONS = {
 DEFAULT_CHUNK_ROWS = 65536
 # JSONL bytes handed to pyarrow at once; a longer line extends its block.
 JSONL_BLOCK_BYTES = 32 * 1024 * 1024
-_JSON_SCHEMA = pa.schema([(name, typ) for name, typ in ARROW_TYPES.items()])
-_DESCRIBE = {
-    pa.string(): "a string",
-    pa.bool_(): "a boolean (true/false)",
-    pa.int64(): "an integer",
-    pa.float64(): "a number",
-    pa.list_(pa.string()): "a list of strings",
-    pa.list_(pa.int64()): "a list of integers",
-}
+
+
+@cache
+def _json_schema() -> pa.Schema:
+    return pa.schema([(name, typ) for name, typ in ARROW_TYPES.items()])
+
+
+@cache
+def _describe() -> dict[pa.DataType, str]:
+    return {
+        pa.string(): "a string",
+        pa.bool_(): "a boolean (true/false)",
+        pa.int64(): "an integer",
+        pa.float64(): "a number",
+        pa.list_(pa.string()): "a list of strings",
+        pa.list_(pa.int64()): "a list of integers",
+    }
 
 
 @dataclass(frozen=True)
@@ -290,7 +302,7 @@ def _jsonl_block(
         yield RawChunk(part, unknown_columns=unknown if offset == 0 else {}, data_lines=part.num_rows)
 
 
-_UNEXPECTED_FIELD = pa.table({})  # _jsonl_fast's answer when a row has a key outside the contract
+_UNEXPECTED_FIELD: Any = object()  # _jsonl_fast's answer when a row has a key outside the contract
 
 
 def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int, unexpected: str = "ignore") -> pa.Table | None:
@@ -310,7 +322,7 @@ def _jsonl_fast(block: bytes, expected_rows: int, longest_line: int, unexpected:
             # pyarrow parses its blocks in parallel; each must hold whole lines.
             read_options=pajson.ReadOptions(use_threads=True, block_size=max(4 << 20, 2 * longest_line + 2)),
             parse_options=pajson.ParseOptions(
-                explicit_schema=_JSON_SCHEMA, newlines_in_values=False, unexpected_field_behavior=unexpected
+                explicit_schema=_json_schema(), newlines_in_values=False, unexpected_field_behavior=unexpected
             ),
         )
     except (pa.ArrowException, ValueError, OverflowError) as exc:
@@ -356,7 +368,7 @@ def _wrong_type(name: str, value: object, typ: pa.DataType) -> str:
     else:
         got = f"{got} {show(value)}"
     hint = " (write the number without quotes)" if typ == pa.int64() and isinstance(value, str) else ""
-    return f"{name} must be {_DESCRIBE[typ]}, got {got}{hint}"
+    return f"{name} must be {_describe()[typ]}, got {got}{hint}"
 
 
 def _key_col(text: str, name: str) -> int | None:
@@ -685,7 +697,7 @@ def _iter_parquet(path: Path, chunk_rows: int, limits: ValidationLimits) -> Iter
             issues.append(
                 Issue(1, name, "wrong_type",
                       f"column {name} has Parquet type {schema.field(name).type}; "
-                      f"the contract needs {ARROW_TYPES[name]} ({_DESCRIBE[ARROW_TYPES[name]]})")
+                      f"the contract needs {ARROW_TYPES[name]} ({_describe()[ARROW_TYPES[name]]})")
             )
     declared = frozenset(n for n in schema.names if n in ARROW_TYPES)
     bad = frozenset(n for n in declared if n not in read)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import pandas as pd
-import pandera.pandas as pa
 
 from ..config import Config, Scale
 from .contract import CHOICES, GOLD_CHOICES, TASK_TYPES
+from .. import lazy
+
+pd = lazy.module("pandas")
+pa = lazy.module("pandera.pandas")
 
 # Small columns that go to pandera, per task type; everything else stays in Arrow.
 SMALL_COLUMNS = ("batch_id", "item_id", "rater_id", "dimension", "task_type")

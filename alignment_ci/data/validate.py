@@ -30,11 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pandera.pandas as pandera
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..config import Config, Scale
 from ..errors import InputError, LimitExceeded
@@ -62,6 +57,13 @@ from .readers import (
     to_canonical,
 )
 from .schemas import SCALE_MAX, SCALE_MIN, build_schema, failure_kinds, scale_columns, small_columns
+from .. import lazy
+
+pd = lazy.module("pandas")
+pandera = lazy.module("pandera.pandas")
+pa = lazy.module("pyarrow")
+pc = lazy.module("pyarrow.compute")
+pq = lazy.module("pyarrow.parquet")
 
 __all__ = ["Issue", "ValidationReport", "scrub_pii", "validate_file"]
 

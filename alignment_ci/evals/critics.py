@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from ..atomic import write_atomic
@@ -45,6 +44,9 @@ from ..store import open_store
 from ..train.runs import find_run, model_dir_for
 from .scoring import check_model_dir
 from .scoring import RewardModel
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 CRITIC_KINDS: dict[str, str] = {
     "reward": "alignment_ci.evals.critics:RewardCritic",

@@ -1,5 +1,6 @@
-"""The statistics the gates decide on: Wilson intervals, pairwise accuracy, expected
-calibration error, win rates and a one-sided non-inferiority test.
+"""The statistics the gates decide on: Wilson intervals (from :mod:`alignment_ci.intervals`,
+shared with label quality), pairwise accuracy, expected calibration error, win rates and a
+one-sided non-inferiority test.
 
 Pure numpy/scipy: no torch, so the evaluate metric modules and the report can use them
 without loading a model. statsmodels and scikit-learn are the references in the tests.
@@ -14,30 +15,7 @@ from typing import Any
 
 import numpy as np
 
-
-def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Two-sided Wilson score interval for a binomial proportion (Wilson 1927).
-
-    ``p̂ = k/n``, ``z = Φ⁻¹(1 - α/2)``; the interval is
-    ``(p̂ + z²/2n ± z·sqrt(p̂(1-p̂)/n + z²/4n²)) / (1 + z²/n)``. Unlike the normal
-    (Wald) interval it stays inside [0, 1] and does not collapse at 0/n or n/n.
-    Same numbers as ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
-    ``n == 0`` gives the uninformative ``(0, 1)``.
-    """
-    from scipy.stats import norm
-
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if n <= 0:
-        return 0.0, 1.0
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes ({successes}) must lie in [0, n={n}]")
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+from ..intervals import wilson_interval
 
 
 @dataclass

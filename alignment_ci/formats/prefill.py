@@ -26,10 +26,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..errors import InputError
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 LS_CHOICE = {"a": "A is better", "b": "B is better", "tie": "Tie"}
 OTHER = {"a": "b", "b": "a", "tie": "a"}

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..candidates import CANDIDATES_KIND, ROLES, make_candidate, production_baseline, resolve_candidate
-from ..config import load_config
-from ..config import PathsSettings
+from ..config import Config, PathsSettings, load_config
 from ..data.manifest import StoredBatch, load_stored_batches
 from ..errors import AlignmentCIError
 from ..errors import InputError
@@ -156,7 +155,7 @@ def _check_dir(path: str, flag: str) -> tuple[Path | None, str | None]:
     return p, None
 
 
-def _from_candidate(ms: ModelSet, config: Any, candidate: dict[str, Any], store: Any) -> None:
+def _from_candidate(ms: ModelSet, config: Config, candidate: dict[str, Any], store: Any) -> None:
     """Fill the roles the candidate record names (directories already given win)."""
     runs = candidate.get("runs") or {}
     for role in ROLES:
@@ -178,7 +177,7 @@ def _describe_candidate(candidate: dict[str, Any]) -> str:
     return f"run {parts} (not in a candidate record)"
 
 
-def resolve_models(role: str, config: Any, *, run: str | None, rm_dir: str | None, policy_dir: str | None,
+def resolve_models(role: str, config: Config, *, run: str | None, rm_dir: str | None, policy_dir: str | None,
                    default_latest: bool, reference_dir: str | None = None, store: Any = None) -> ModelSet:
     """Resolve one model set, first match wins per model:
 
@@ -245,7 +244,7 @@ def resolve_models(role: str, config: Any, *, run: str | None, rm_dir: str | Non
     return ms
 
 
-def load_settings(config: Any, override_file: str | None) -> GatesSettings:
+def load_settings(config: Config | None, override_file: str | None) -> GatesSettings:
     """``GatesSettings`` from the config's ``gates:`` section, with a YAML/JSON file's keys
     (``--gates-settings FILE``) merged over it, key by key."""
     import yaml
@@ -279,7 +278,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def results_dir_for(options: GateOptions, config: Any = None, settings: GatesSettings | None = None) -> Path:
+def results_dir_for(options: GateOptions, config: Config | None = None, settings: GatesSettings | None = None) -> Path:
     """Where ``gates.json`` and ``gates.junit.xml`` go, the one place this is decided:
     ``--results-dir`` (``ALIGNMENT_CI_GATE_RESULTS``), else ``gates.results_dir``, else
     ``<paths.outputs>/gates``; relative paths resolve against the config's directory (the

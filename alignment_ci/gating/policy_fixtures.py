@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from ..config import Config
 from ..errors import AlignmentCIError
 from ..evals.generation import Policy
 from ..evals.policy_eval import load_prompt_set
@@ -127,7 +128,7 @@ def red_team_answers(candidate: ModelSet, safety_suite: Any, gate_config: GatesS
     return _generate(candidate, prompts, settings, policy_timings)
 
 
-def reference_dir(candidate: ModelSet, config: Any) -> Path | None:
+def reference_dir(candidate: ModelSet, config: Config) -> Path | None:
     """The candidate policy's reference model: the candidate record's ``reference``, else the
     ``sft`` parent of its policy run (DPO, GRPO, RLOO); None where the stage has none."""
     if candidate.reference is not None:

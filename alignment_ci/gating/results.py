@@ -97,6 +97,23 @@ def _finite(obj: Any) -> Any:
 # ----------------------------------------------------------------------- decision rules
 
 
+def _stated(what: str, value: float, interval: tuple[float, float] | None, details: dict[str, Any] | None,
+            count: str) -> tuple[float, float, str, dict[str, Any]]:
+    """What :func:`at_least` and :func:`at_most` share: the bounds, the sentence that states
+    the estimate, and a copy of ``details``."""
+    lo, hi = interval if interval is not None else (value, value)
+    shown = f"{what} is {_fmt(value)}{f' ({count})' if count else ''}"
+    if interval is not None:
+        shown += f", interval [{_fmt(lo)}, {_fmt(hi)}]"
+    return lo, hi, shown, dict(details or {})
+
+
+def _too_few(shown: str, value: float, threshold: float, interval: tuple[float, float] | None, n: int, min_n: int,
+             details: dict[str, Any]) -> Decision:
+    return Decision("inconclusive", f"{shown}: only {n} units, at least {min_n} are needed to decide",
+                    value, threshold, interval, n, details)
+
+
 def at_least(what: str, value: float, threshold: float, *, n: int, min_n: int,
              interval: tuple[float, float] | None = None, details: dict[str, Any] | None = None,
              count: str = "") -> Decision:
@@ -106,14 +123,9 @@ def at_least(what: str, value: float, threshold: float, *, n: int, min_n: int,
     inconclusive: fewer than ``min_n`` units, or the estimate clears the threshold but the
     interval does not (more data would decide).
     """
-    lo, hi = interval if interval is not None else (value, value)
-    shown = f"{what} is {_fmt(value)}{f' ({count})' if count else ''}"
-    if interval is not None:
-        shown += f", interval [{_fmt(lo)}, {_fmt(hi)}]"
-    details = dict(details or {})
+    lo, hi, shown, details = _stated(what, value, interval, details, count)
     if n < min_n:
-        return Decision("inconclusive", f"{shown}: only {n} units, at least {min_n} are needed to decide",
-                        value, threshold, interval, n, details)
+        return _too_few(shown, value, threshold, interval, n, min_n, details)
     if lo >= threshold:
         return Decision("pass", f"{shown}; the lower bound reaches {_fmt(threshold)}", value, threshold, interval, n, details)
     if value < threshold:
@@ -127,14 +139,9 @@ def at_most(what: str, value: float, threshold: float, *, n: int, min_n: int,
             count: str = "") -> Decision:
     """Decide "``value`` is at most ``threshold``" on its interval's upper bound (the mirror
     of :func:`at_least`)."""
-    lo, hi = interval if interval is not None else (value, value)
-    shown = f"{what} is {_fmt(value)}{f' ({count})' if count else ''}"
-    if interval is not None:
-        shown += f", interval [{_fmt(lo)}, {_fmt(hi)}]"
-    details = dict(details or {})
+    lo, hi, shown, details = _stated(what, value, interval, details, count)
     if n < min_n:
-        return Decision("inconclusive", f"{shown}: only {n} units, at least {min_n} are needed to decide",
-                        value, threshold, interval, n, details)
+        return _too_few(shown, value, threshold, interval, n, min_n, details)
     if hi <= threshold:
         return Decision("pass", f"{shown}; within the limit of {_fmt(threshold)}", value, threshold, interval, n, details)
     if value > threshold:

@@ -30,12 +30,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..data.manifest import iter_manifests
 from ..errors import InputError
 from ..store import open_store
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 JUDGMENT_COLUMNS = ("choice", "rating", "ranking", "safety_flag", "hallucination_flag")
 FLAGS = ("safety_flag", "hallucination_flag")

@@ -1,5 +1,4 @@
 """Production events for triage: the rollout's event schema plus the fields triage reads.
-
 An event is one served response (:mod:`alignment_ci.rollout.events` documents the base
 schema: ``timestamp``, ``model_version``, ``request_id``, ``thumbs``, ``escalated``,
 ``safety_flag``, ``hallucination_flag``, ``tokens``, ``customer_tier``, ``cohort``).
@@ -24,10 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from ..errors import InputError
 from ..rollout.events import read_events
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 TEXT_FIELDS = ("prompt", "response", "user_id", "language")
 MONITOR_FIELDS = ("prompt", "response", "correction", "policy_tags", "user_id", "opted_out", "language")

@@ -1,5 +1,4 @@
 """Triage: production events -> failure signals -> prioritised examples for labeling.
-
 Signals per event (``monitor.severity`` weighs each, in [0, 1]):
 
 * ``thumbs_down`` — the user's thumbs down;
@@ -37,11 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..textsafety import redact_pii
 from .embeddings import Embedder, group_near_duplicates
 from .settings import MonitorSettings
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 SIGNALS = ("policy_tag", "hallucination", "escalation", "correction", "thumbs_down", "token_anomaly")
 _DEFAULT_SALT = "alignment-ci-users"

@@ -25,12 +25,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from ..data.contract import LINE
 from ..textsafety import pseudonymize
 from .aggregate import gold_flags, is_missing, task_type_of
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 _ANSWER = {"pairwise": "choice", "likert": "rating", "ranking": "ranking"}
 _GOLD = {"pairwise": "gold_choice", "likert": "gold_rating", "ranking": "gold_ranking"}

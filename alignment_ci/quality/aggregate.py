@@ -44,12 +44,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from ..errors import InputError
 from .bradley_terry import BTResult, bradley_terry
 from .dawid_skene import DawidSkene
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 ITEM_METHODS = ("majority", "weighted", "dawid-skene", "borda")
 METHODS = (*ITEM_METHODS, "bradley-terry")

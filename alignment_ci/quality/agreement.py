@@ -27,10 +27,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from alignment_ci.config import Config, QualitySettings
 from alignment_ci.errors import InputError
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Weights = Literal["linear", "quadratic"]

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from alignment_ci.config import Config, QualitySettings
 from alignment_ci.errors import InputError
 from alignment_ci.quality.agreement import coded_judgments
 from alignment_ci.textsafety import pseudonymize
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class LikertCalibration:
     method: str
     cohort: str | None
     adjustments: dict[str, Any] = field(default_factory=dict)
-    calibrated: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibrated: pd.DataFrame = field(default_factory=lambda: pd.DataFrame())
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "cohort": self.cohort, "dimensions": self.adjustments}

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..config import CriticSettings
 from ..errors import InputError
 from ..jsonl import read_objects
 from .aggregate import decide_items, dimension_votes
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 SCORE_COLUMNS = ("item_id", "response", "score")
 

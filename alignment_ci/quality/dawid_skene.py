@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 if TYPE_CHECKING:
     import scipy.sparse as sp

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..data.manifest import drop_excluded
 from .agreement import agreement_report
 from .critic import anchoring, critic_agreement, triage
 from .raters import rater_report
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 
 UNREAD_TEXT = ("prompt", "response_a", "response_b", "response", "rationale")

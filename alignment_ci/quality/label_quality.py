@@ -24,12 +24,14 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..data.manifest import drop_excluded
 from .agreement import agreement_report
 from .raters import rater_report
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 SEVERITY = {"pass": 0, "inconclusive": 1, "fail": 2}
 

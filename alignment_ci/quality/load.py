@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..data.readers import read_batch
 from ..data.validate import validate_file
 from ..errors import InputError
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 
 def load_valid_batch(path: str | Path, config: Config, *, task_type: str | None = None) -> tuple[pd.DataFrame, Any]:

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from itertools import combinations
 from typing import Any
 
-import pandas as pd
 
 from ..config import Config
 from ..errors import InputError
@@ -42,6 +41,9 @@ from .aggregate import (
     decide_items,
     dimension_votes,
 )
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 EXCLUSION_REASONS = ("gold", "no_judgment", "tie", "low_confidence")
 

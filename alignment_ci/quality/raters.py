@@ -34,11 +34,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from alignment_ci.config import Config, QualitySettings
+from alignment_ci.intervals import wilson_interval
 from alignment_ci.quality.agreement import coded_judgments, value_counts_matrix
 from alignment_ci.textsafety import pseudonymize
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 NOMINAL_TASKS = ("pairwise", "ranking")
 
@@ -99,16 +102,6 @@ class RaterStats:
         out = asdict(self)
         out.pop("rater")
         return out
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson (1927) score interval for a binomial proportion (statsmodels)."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return None
-    lo, hi = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    return float(lo), float(hi)
 
 
 def _delta(domain: np.ndarray, task_type: str) -> np.ndarray:
@@ -267,8 +260,7 @@ def _rater_table(df: pd.DataFrame, thresholds: RaterThresholds) -> dict[Any, Rat
             k, n, gk = gold[rater]
             s.gold_n = n
             s.gold_accuracy = k / n
-            ci = wilson_interval(k, n)
-            s.gold_ci = list(ci) if ci else None
+            s.gold_ci = list(wilson_interval(k, n)) if n else None
             s.gold_kappa = gk
         if rater in consensus:
             a = consensus[rater]

@@ -1,5 +1,4 @@
 """The staged-rollout controller: one library function per CLI verb.
-
 ``start`` → ``step`` (repeatedly, e.g. every few minutes from a workflow) → the rollout
 ends ``completed`` (the candidate serves 100%), ``rolled_back`` (automatic) or
 ``aborted`` (a human). ``promote`` advances a stage by hand (and is how a paused
@@ -45,7 +44,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from ..candidates import resolve_candidate, set_baseline
 from ..config import Config
@@ -59,6 +57,9 @@ from .plan import MetricSpec, RolloutPlan
 from .routers import TrafficRouter, make_router
 from .sequential import ArmSummary, mean_shift_evalue, merge_evalues, rate_ratio_evalue, rate_ratio_prior
 from .words import evidence, pause_reason
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 RECORD_KIND = "rollout"
 DONE_KIND = "rollout-done"

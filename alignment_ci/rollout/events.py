@@ -1,5 +1,4 @@
 """Production events: the schema the rollout controller reads, and its readers.
-
 One event is one served response, one JSON object per line (JSONL) or one Parquet row:
 
 | field | type | required | meaning |
@@ -33,9 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from ..errors import InputError
+from .. import lazy
+
+pd = lazy.module("pandas")
 
 REQUIRED = ("timestamp", "model_version", "request_id")
 BOOLEAN_FIELDS = ("escalated", "safety_flag", "hallucination_flag", "thumbs_down")

@@ -11,7 +11,7 @@ Two functions, each with its image:
 - ``train_stage`` (image ``image``: TRL): the TRL stages. With several GPUs
   (``A100-80GB:4``) the stage runs in one process per GPU under ``accelerate launch``
   (DDP, or FSDP / DeepSpeed ZeRO by ``training.distributed.strategy``; see
-  :mod:`alignment_ci.train.launcher`).
+  :mod:`alignment_ci.train.stages.launcher`).
 - ``train_ppo`` (image ``verl_image``: verl 0.9.1 with vLLM, which pins
   ``transformers<5.11`` and its own torch, so it cannot share the TRL image): the ``ppo``
   stage on 1-8 GPUs of one container (verl starts its own Ray cluster inside it).
@@ -105,7 +105,7 @@ def train_stage(job_json: dict[str, Any], rows: list[dict], parent_tars: dict[st
     """Run one TRL stage on Modal: unpack parent models, train with checkpoints on the volume.
 
     With several GPUs (``A100-80GB:4``), ``training.distributed.processes: auto`` starts
-    one process per GPU under ``accelerate launch`` (:mod:`alignment_ci.train.launcher`).
+    one process per GPU under ``accelerate launch`` (:mod:`alignment_ci.train.stages.launcher`).
     """
     return _run(job_json, rows, parent_tars, run_key)
 

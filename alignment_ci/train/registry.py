@@ -10,15 +10,16 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol
 
+from ..config import Config
 from ..errors import InputError
 
 BACKENDS = {"local": "alignment_ci.train.backends.local:LocalBackend", "modal": "alignment_ci.train.backends.modal:ModalBackend"}
 
 
 class Backend(Protocol):
-    def run(self, config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]: ...
+    def run(self, config: Config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]: ...
 
-    def submit(self, config, job, run_key: str, dataset, parent_records: dict, store) -> dict[str, Any]: ...
+    def submit(self, config: Config, job, run_key: str, dataset, parent_records: dict, store) -> dict[str, Any]: ...
 
 
 def get_backend(name: str) -> Backend:

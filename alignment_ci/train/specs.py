@@ -10,7 +10,7 @@ base model; DPO, GRPO and RLOO start from the SFT model (or the base model, with
 ``init_from: base``); GRPO and RLOO score completions with the trained reward model
 (TRL's ``reward_funcs=``) plus optional rule-based rewards. PPO (with a critic) runs on
 verl, not TRL, in its own environment and on GPUs only (:mod:`.stages.ppo`). TRL stages
-run in one process per device (``distributed``; :mod:`.launcher`).
+run in one process per device (``distributed``; :mod:`.stages.launcher`).
 
 This module imports no torch/transformers/trl, so the CLI's ``--help`` stays fast.
 """

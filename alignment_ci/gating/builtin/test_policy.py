@@ -33,9 +33,11 @@ from alignment_ci.evals.policy_eval import (
 )
 from alignment_ci.evals.scoring import RewardModel
 from alignment_ci.gating import Decision, Inconclusive, at_least
+from alignment_ci.gating.context import ModelSet
+from alignment_ci.gating.settings import WinRateGateSettings
 
 
-def _independent_judge(candidate, baseline, settings):
+def _independent_judge(candidate: ModelSet, baseline: ModelSet, settings: WinRateGateSettings):  # noqa: ANN202
     """(label, loaded reward model, path) of the independent judge, or an inconclusive reason."""
     if settings.judge == "baseline":
         if baseline.reward_model is None:

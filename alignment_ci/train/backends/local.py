@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ...config import Config
 from ...errors import InputError
 from ..runs import pack_model_dir
 from ..specs import StageJob
@@ -38,11 +39,11 @@ def execute_job(job_json: dict[str, Any], rows: list[dict], parent_dirs: dict[st
 
 
 class LocalBackend:
-    def run(self, config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]:
+    def run(self, config: Config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]:
         checkpoints = config.resolve(".alignment-ci/checkpoints") / run_key
         result = execute_job(job.model_dump(mode="json"), rows, {k: str(v) for k, v in parent_dirs.items()}, str(checkpoints), callback)
         shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
         return result
 
-    def submit(self, config, job, run_key, dataset, parent_records, store) -> dict[str, Any]:
+    def submit(self, config: Config, job, run_key, dataset, parent_records, store) -> dict[str, Any]:
         raise InputError("--detach needs the modal backend; the local backend trains in the foreground")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...config import Config
 from ...errors import InputError
 from ...lazy import heavy_module
 from ...store import open_store
@@ -48,19 +49,19 @@ def _function(job):
     )
 
 
-def _parent_tars(config, parent_records: dict, store) -> dict[str, bytes]:
+def _parent_tars(config: Config, parent_records: dict, store) -> dict[str, bytes]:
     return {name: store.get_blob(record["artifact"]) for name, record in parent_records.items()}
 
 
 class ModalBackend:
-    def run(self, config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]:
+    def run(self, config: Config, job, run_key: str, rows: list[dict], parent_dirs: dict, callback) -> dict[str, Any]:
         require_credentials()
 
         tars = {name: pack_model_dir(Path(d)) for name, d in parent_dirs.items()}
         with _app_running():
             return _function(job).remote(job.model_dump(mode="json"), rows, tars, run_key)
 
-    def submit(self, config, job, run_key, dataset, parent_records, store) -> dict[str, Any]:
+    def submit(self, config: Config, job, run_key, dataset, parent_records, store) -> dict[str, Any]:
         require_credentials()
 
         with _app_running():
@@ -85,7 +86,7 @@ def _app_running():
     return heavy_module("modal_app").app.run()
 
 
-def wait(config, run_ref: str, *, timeout_s: float | None = None, store=None) -> dict[str, Any]:
+def wait(config: Config, run_ref: str, *, timeout_s: float | None = None, store=None) -> dict[str, Any]:
     """Collect a detached Modal run and finish it (store model, record, lineage)."""
     import modal
 

@@ -25,7 +25,7 @@ from ...errors import InputError
 from ...jsonl import read_objects
 from .._fs import atomic_output_dir, refuse_existing_output
 from ..hub import check_hub_model
-from ..launcher import process_count, run_distributed
+from .launcher import process_count, run_distributed
 from ..specs import StageJob, is_local_model_ref
 from ..specs import TRL_STAGES
 from ..tiny import build_tiny_model
@@ -370,7 +370,7 @@ def execute(
     """Run one stage function inside the shared set-up; see :func:`alignment_ci.train.stages.run_stage`.
 
     With ``training.distributed`` asking for several processes (and not already inside
-    one of them), the stage runs in that many processes through :mod:`..launcher`.
+    one of them), the stage runs in that many processes through :mod:`.launcher`.
     """
 
     started = time.perf_counter()

@@ -41,7 +41,7 @@ from typing import Any
 
 from ...errors import InputError
 from ...lazy import heavy_module
-from ..launcher import follow, stop
+from .launcher import follow, stop
 from ..specs import StageJob
 
 DATA_SOURCE = "alignment-ci"

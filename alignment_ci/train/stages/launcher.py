@@ -1,7 +1,7 @@
 """Multi-process training of the TRL stages: one process per device.
 
 :func:`run_distributed` starts N copies of this module's worker (``python -m
-alignment_ci.train.launcher``) under ``accelerate launch`` on GPUs (DDP by default, FSDP
+alignment_ci.train.stages.launcher``) under ``accelerate launch`` on GPUs (DDP by default, FSDP
 or DeepSpeed ZeRO by ``training.distributed.strategy``) and under ``torchrun`` with the
 gloo backend on a CPU (``accelerate launch --cpu`` starts independent single-process
 runs there, not one run of N ranks). Every rank runs :func:`alignment_ci.train.stages.
@@ -32,13 +32,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from .specs import TRL_STAGES, DistributedSettings, StageJob
-from .stages import StageResult, run_stage
+from ...errors import InputError
+from ..specs import TRL_STAGES, DistributedSettings, StageJob
+from . import StageResult, run_stage
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
 
-WORKER_MODULE = "alignment_ci.train.launcher"
+WORKER_MODULE = "alignment_ci.train.stages.launcher"
 SPEC_FILE, ROWS_FILE, RESULT_FILE, PROGRESS_FILE, LOG_FILE = (
     "spec.json", "rows.jsonl", "result.json", "progress.jsonl", "launch.log",
 )
@@ -279,7 +279,7 @@ def worker(work: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m alignment_ci.train.launcher WORK_DIR (started by run_distributed)", file=sys.stderr)
+        print("usage: python -m alignment_ci.train.stages.launcher WORK_DIR (started by run_distributed)", file=sys.stderr)
         return 2
     return worker(Path(args[0]))
 
