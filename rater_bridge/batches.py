@@ -35,11 +35,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import yaml
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+from alignment_ci import lazy
 from alignment_ci.config import Config
 from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, build_manifest, frame_statistics
 from alignment_ci.data.validate import ValidationReport, validate_file
@@ -58,6 +58,8 @@ from alignment_ci.textsafety import escape_markdown, truncate
 from .auth import VendorIdentity
 from .db import FINAL_PUSH_STATUSES, Batch, Vendor, utcnow
 from .state import Bridge
+
+pq = lazy.module("pyarrow.parquet")
 
 UPLOAD_FORMATS = ("jsonl", "csv", "parquet", "labelstudio", "argilla")
 TOOL_FORMATS = ("labelstudio", "argilla")
