@@ -29,6 +29,7 @@ from .. import __version__
 from ..atomic import write_atomic
 from ..config import Dimension, Taxonomy, _default_dimensions, parse_config
 from ..errors import InputError
+from ..monitor.settings import MonitorSettings
 
 DEFAULT_ACTION_REPOSITORY = "alignment-ci/alignment-ci"
 """``OWNER/NAME`` of the published action (``init --action`` names another, e.g. a fork)."""
@@ -116,7 +117,8 @@ def render_config(project: str, taxonomy: Taxonomy) -> str:
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     text = env.from_string(_package_text("files", "alignment.yaml.j2")).render(
-        project=project, default_dimension=taxonomy.default_dimension, dimensions=taxonomy.dimensions)
+        project=project, default_dimension=taxonomy.default_dimension, dimensions=taxonomy.dimensions,
+        signal_dimensions=MonitorSettings().resolved_for(taxonomy.names, taxonomy.default_dimension).signal_dimensions)
     parse_config(text, source="alignment.yaml (template)")  # the template always yields a valid config
     return text
 
