@@ -128,3 +128,10 @@ def test_scaffolded_files_get_the_usual_permissions(tmp_path):
     assert (tmp_path / ".github" / "workflows" / "rollout.yml").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / ".gitignore").stat().st_mode & 0o777 == 0o640  # a file it merged into keeps its mode
     assert (tmp_path / ".gitignore").read_text().startswith("build/\n")
+
+
+def test_the_config_reads_as_a_person_wrote_it(tmp_path):
+    init_repository(tmp_path, action_repository="acme-ai/alignment-ci", ref="v0.1.0")
+    text = (tmp_path / "alignment.yaml").read_text()
+    assert "the user's actual intent" in text and "\\u0027" not in text
+    assert load_config(tmp_path / "alignment.yaml").taxonomy.get("helpfulness").definition.startswith("Does the answer solve the user's")

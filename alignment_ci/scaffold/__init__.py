@@ -19,6 +19,7 @@ content is kept (reported as ``conflict``) unless ``force`` is set. ``.gitignore
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -116,6 +117,8 @@ def render_config(project: str, taxonomy: Taxonomy) -> str:
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    # a YAML double-quoted string as a person writes it (jinja's tojson escapes ' as \u0027 for HTML)
+    env.filters["quoted"] = lambda text: json.dumps(str(text), ensure_ascii=False)
     text = env.from_string(_package_text("files", "alignment.yaml.j2")).render(
         project=project, default_dimension=taxonomy.default_dimension, dimensions=taxonomy.dimensions,
         signal_dimensions=MonitorSettings().resolved_for(taxonomy.names, taxonomy.default_dimension).signal_dimensions)
@@ -204,7 +207,7 @@ def next_steps(result: InitResult) -> list[str]:
         "require reviewers on `production`.",
         "Secrets in `training`: MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (Modal GPUs, docs/modal.md), HF_TOKEN "
         "(gated or private base models, docs/models.md); AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY only with S3.",
-        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=local to train on the runner (default modal); "
+        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=modal to train on Modal GPUs (default: training.backend in alignment.yaml, local); "
         "ALIGNMENT_CI_S3_BUCKET to move the store to S3; ALIGNMENT_CI_PRODUCTION_MODEL before the first rollout.",
         "Branch protection on main: require the status check `alignment-ci/gates` and a review.",
         "Commit, push, then open your first batch pull request: `alignment-ci import labelstudio EXPORT "
