@@ -207,9 +207,11 @@ def next_steps(result: InitResult) -> list[str]:
         "require reviewers on `production`.",
         "Secrets in `training`: MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (Modal GPUs, docs/modal.md), HF_TOKEN "
         "(gated or private base models, docs/models.md); AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY only with S3.",
-        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=modal to train on Modal GPUs (default: training.backend in alignment.yaml, local); "
-        "ALIGNMENT_CI_S3_BUCKET to move the store to S3; ALIGNMENT_CI_PRODUCTION_MODEL before the first rollout.",
-        "Branch protection on main: require the status check `alignment-ci/gates` and a review.",
+        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=modal to train on Modal GPUs (unset: alignment.yaml's training.backend, which init sets to local); "
+        "ALIGNMENT_CI_S3_BUCKET to move the store to S3; before the first rollout ALIGNMENT_CI_PRODUCTION_MODEL (the "
+        "model serving now) and ALIGNMENT_CI_EVENTS (where production events arrive).",
+        "Branch protection on main: require the status check `alignment-ci/gates` and a review; let only GitHub "
+        "Actions push the branch `alignment-ci/state` (the rollout's state without a bucket).",
         "Commit, push, then open your first batch pull request: `alignment-ci import labelstudio EXPORT "
         "--batch-id B --out incoming/B.jsonl`, `alignment-ci ingest incoming/B.jsonl --vendor V`, "
         "commit datasets_manifest/ (docs/adopting.md).",
