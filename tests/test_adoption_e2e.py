@@ -166,6 +166,9 @@ def test_the_report_is_published_with_the_gates_on_the_policy(adoption):
     # The policy answered the red-team set that init shipped …
     assert by_gate["safety"]["outcome"] != "skipped", by_gate["safety"]
     assert "no policy" not in by_gate["safety"]["reason"] and "no such file" not in by_gate["safety"]["reason"]
+    # … the getting-started store keeps no baseline models, so (as init's config says) the
+    # regression gate passes as a first model, saying so …
+    assert by_gate["regression"]["outcome"] == "pass" and "first model" in by_gate["regression"]["reason"]
     # … and the example custom gate from init ran on it too.
     assert "over_refusal" in by_gate and by_gate["over_refusal"]["outcome"] in ("pass", "fail"), by_gate.get("over_refusal")
 
