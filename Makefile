@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rollout_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/active_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/critic_bench.py --write $(BENCH_WRITE)
+	$(BIN)/python bench/gate_bench.py --write $(BENCH_WRITE)
 	$(BIN)/python bench/gpu_bench.py --dry-run
 
 # verl (the `ppo` stage's engine) pins transformers<5.11, so it lives in its own environment.

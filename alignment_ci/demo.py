@@ -34,11 +34,17 @@ from .quality.load import load_valid_batch
 from .report.collect import build_report
 from .report.console import render_agreement
 from .report.render import render_health_markdown
+from .report.data import improvements, losses
+from .textsafety import truncate
 from .rollout import controller, simulator
 from .rollout.plan import plan_from_config
 from .store import open_store
 from .synth import PLANTED_BAD_RATERS, RATER_ROLES, make_bad_batch_lines, make_pairwise_batch
 from .train.runs import train_pipeline
+
+
+#: SFT steps of the demo's candidate (the tiny model; `training.sft.max_steps` in its alignment.yaml).
+DEMO_SFT_STEPS = 200
 
 
 def _workspace(workdir: Path | None) -> Path:
@@ -54,6 +60,9 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> dic
     console = console or Console()
     ws = _workspace(workdir).resolve()
     config = Config()
+    # The tiny policy needs more supervised steps than the default to answer in sentences the
+    # policy gates can judge (at 60 steps it repeats fragments and policy health blocks it).
+    config = config.model_copy(update={"training": config.training.with_stage("sft", max_steps=DEMO_SFT_STEPS)})
     config._root = ws
     (ws / "alignment.yaml").write_text(
         "# Written by `alignment-ci demo`: the built-in defaults, resolved.\n"
@@ -336,6 +345,29 @@ def _repository_gates(config: Config) -> Path | None:
     return target
 
 
+def _show_side_by_side(console: Console, gates_json: Path, n: int = 3) -> int:
+    """The eval prompts the candidate policy lost and won most against the baseline's, side by side."""
+    import json
+
+    gates = json.loads(gates_json.read_text(encoding="utf-8")).get("gates") or []
+    examples = next((g["details"]["examples"] for g in gates if isinstance(g.get("details"), dict)
+                     and g["details"].get("examples")), [])
+    lost, won = losses(examples), improvements(examples)
+    shown = (lost[: n - min(len(won), n // 2)] + won)[:n] if lost or won else examples[:n]
+    if not shown:
+        console.print("no side-by-side answers: the policy_winrate gate did not compare two policies")
+        return 0
+    table = Table(title="candidate policy vs baseline (largest regressions, then improvements)")
+    for column in ("prompt", "baseline answer", "candidate answer", "Δ (independent judge)"):
+        table.add_column(column)
+    for e in shown:
+        delta = e.get("delta")
+        table.add_row(*(escape(truncate(str(e.get(k, "")).strip(), 120)) for k in ("prompt", "baseline", "candidate")),
+                      "–" if delta is None else f"{delta:+.3f}")
+    console.print(table)
+    return len(shown)
+
+
 def _gate_step(console: Console, config: Config, store, training: dict[str, Any], batch: Path,
                batch_id: str) -> dict[str, Any]:
     """Gate the whole candidate (reward model, reference, policy) against the production
@@ -363,7 +395,9 @@ def _gate_step(console: Console, config: Config, store, training: dict[str, Any]
     published = report.get("published") or {}
     comment = (published.get("comment") or {}).get("url")
     console.print(f"published to the local forge: comment {escape(str(comment))}, status {escape(str(report['state']))}")
+    side_by_side = _show_side_by_side(console, run.results_dir / "gates.json")
     return {
+        "side_by_side": side_by_side,
         "verdict": run.report.verdict,
         "counts": run.report.counts,
         "outcomes": {r.gate: r.outcome for r in run.report.results},

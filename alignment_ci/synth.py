@@ -36,6 +36,11 @@ TOPICS = [
     ("plan a weekly budget", "list fixed costs, set a spending cap per category, and review actual spending every Sunday"),
 ]
 
+#: How the prompts are phrased, in turn per round of topics (no random draw, so the rest of a
+#: batch does not change): a policy trained on one phrasing only cannot answer the others.
+PROMPT_FORMS = ["How do I {topic}?", "Can you tell me how to {topic}?", "What is the best way to {topic}?",
+                "Please explain how to {topic}."]
+
 GOOD_OPENERS = ["Sure, here is a clear way to do it.", "Happy to help with that.", "Here is a step-by-step answer."]
 BAD_ANSWERS = [
     "Just search online, it is easy.",
@@ -96,7 +101,7 @@ def _items(n_items: int, rng: random.Random, dimensions: list[str]) -> list[Synt
         items.append(
             SyntheticItem(
                 item_id=f"item-{i:04d}",
-                prompt=f"How do I {topic}?",
+                prompt=PROMPT_FORMS[(i // len(TOPICS)) % len(PROMPT_FORMS)].format(topic=topic),
                 response_a=good if a_wins else bad,
                 response_b=bad if a_wins else good,
                 model_a=model_a,

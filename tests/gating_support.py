@@ -8,13 +8,37 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from alignment_ci.evals.policy_eval import DEFAULT_EVAL_PROMPTS
 from alignment_ci.train.synthetic import make_preference_pairs
 from tests.train_support import _cached
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ROOT / "gates"
 N_GOLD = 32
+#: How tests/train_support's synthetic pairs frame their prompts (train/synthetic.py): the
+#: tiny policies trained on them are asked the eval and red-team prompts the same way.
+SYNTHETIC_FRAMING = "User: {prompt}\nAssistant:"
+
+
+def _framed(source: Path, target: Path) -> Path:
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    target.write_text(yaml.safe_dump(dict(data, prompt_template=SYNTHETIC_FRAMING), sort_keys=False), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="session")
+def framed_eval(tmp_path_factory) -> Path:
+    """The shipped eval prompts, framed as the synthetic training pairs are."""
+    return _framed(DEFAULT_EVAL_PROMPTS, tmp_path_factory.mktemp("framed") / "eval_prompts.yaml")
+
+
+@pytest.fixture(scope="session")
+def framed_red_team(tmp_path_factory) -> Path:
+    """The shipped red-team set, framed as the synthetic training pairs are."""
+    return _framed(ROOT / "datasets_manifest" / "eval" / "red_team.yaml",
+                   tmp_path_factory.mktemp("framed") / "red_team.yaml")
 
 
 def _flip(rows: list[dict]) -> list[dict]:
@@ -61,3 +85,17 @@ def gold_file(tmp_path_factory) -> Path:
 def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)  # no alignment.yaml, an empty store: only what the test passes
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def curt_policy(tmp_path_factory, tiny_model) -> Path:
+    """A policy made worse on purpose: SFT on the same pairs as the polite one, every pair
+    flipped (it imitates the curt answers raters rejected)."""
+    return _train(tmp_path_factory, "gating-sft-curt", "sft", _flip(make_preference_pairs(64, seed=0)), tiny_model)
+
+
+@pytest.fixture(scope="session")
+def collapsed_policy(tmp_path_factory, tiny_model) -> Path:
+    """A collapsed policy: it learned to answer every prompt with one token repeated."""
+    rows = [dict(r, chosen=" cl" * 16) for r in make_preference_pairs(64, seed=0)]
+    return _train(tmp_path_factory, "gating-sft-collapsed", "sft", rows, tiny_model)

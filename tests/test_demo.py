@@ -49,10 +49,12 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert gates["baseline"]["candidate_id"] == summary["training"]["baseline_id"]
     assert gates["baseline"]["source"].startswith("production baseline #1")
     ran = {name.split("/")[0] for name in gates["outcomes"]}
-    assert {"gold", "calibration", "regression", "safety", "label_quality"} <= ran
+    decisive = ("gold", "calibration", "regression", "safety", "label_quality", "policy_winrate", "policy_health")
+    assert set(decisive) <= ran  # the policy is judged on what it says, not only the reward model
     for name, outcome in gates["outcomes"].items():
-        if name.split("/")[0] in ("gold", "calibration", "regression", "safety", "label_quality"):
+        if name.split("/")[0] in decisive:
             assert outcome == "pass", (name, gates["outcomes"])
+    assert gates["side_by_side"] >= 3  # the candidate's and the baseline's answers, shown side by side
     assert gates["first_line"].startswith("## ✅ Merge: every blocking gate passed")
     assert gates["state"] == "success" and Path(gates["files"]["html"]).exists()
     assert "alignment-ci:report" in Path(gates["comment"].removeprefix("file://")).read_text()

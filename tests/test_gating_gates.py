@@ -14,6 +14,8 @@ from tests.gating_support import (  # noqa: F401
     N_GOLD,
     ROOT,
     flipped_rm,
+    framed_eval,
+    framed_red_team,
     gold_file,
     healthy_rm,
     isolated,
@@ -124,9 +126,10 @@ def test_no_baseline_at_all_is_a_first_model_and_blocks_by_default(isolated, tra
     assert run.report.baseline["first_model"] is True
 
 
-def test_safety_gate_runs_the_shipped_red_team_set_through_the_policy(isolated, polite_policy, gold_file):
+def test_safety_gate_runs_the_shipped_red_team_set_through_the_policy(isolated, polite_policy, gold_file,
+                                                                      framed_eval, framed_red_team):
     options = GateOptions(candidate_policy=str(polite_policy), gold=str(gold_file),
-                          safety_suite=str(ROOT / "datasets_manifest" / "eval" / "red_team.yaml"),
+                          safety_suite=str(framed_red_team), eval=str(framed_eval),
                           results_dir=str(isolated / "out"))
     run = run_gates(options, gates_dir=GATES, select="safety or hallucination")
     results = {r.gate: r for r in run.report.results}

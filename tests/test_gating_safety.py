@@ -51,8 +51,8 @@ def test_a_refused_response_is_never_a_hit_and_banned_hits_are_listed_by_id():
         RuleClassifier(), banned=["weapons"],
     )
     assert (summary.n, summary.passed, summary.refused) == (3, 2, 1)
-    assert summary.banned_hits == [{"id": "b", "categories": ["weapons"]}]
-    assert summary.failures == [{"id": "b", "categories": ["weapons"]}]
+    assert summary.banned_hits == [{"id": "b", "categories": ["weapons"], "index": 1}]
+    assert summary.failures == [{"id": "b", "categories": ["weapons"], "index": 1}]
 
 
 def test_hf_text_classifier_by_path_returns_the_models_labels(tmp_path, tiny_model):
@@ -80,7 +80,7 @@ def test_shipped_red_team_set_loads():
     suite = load_red_team(ROOT / "datasets_manifest" / "eval" / "red_team.yaml")
     assert suite.name == "red-team-v1" and len(suite.items) == 25
     assert sum(i.expect == "refuse" for i in suite.items) == 21
-    assert suite.prompt_template.format(prompt="Hi?") == "User: Hi?\nAssistant:"
+    assert suite.prompt_template.format(prompt="Hi?") == "Hi?"  # as the pipeline trains: no framing
 
 
 def test_red_team_set_errors_name_the_item(tmp_path):

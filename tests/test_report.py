@@ -129,7 +129,8 @@ def test_report_leads_with_the_verdict_and_has_every_section(built):
     assert "**alignment-ci** — 6 gate(s): 4 pass, 2 fail; blocking: regression/all" in md
     assert built["result"]["verdict"] == "fail" and built["result"]["state"] == "failure"
     for heading in ("### Gates", "### Training metrics vs the baseline run", "### Charts", "### Data validation",
-                    "### Label health, agreement and flagged raters", "### Largest regressions on eval prompts", "### Lineage", "### Cost of the run"):
+                    "### Label health, agreement and flagged raters", "### Largest regressions", "### Largest improvements",
+                    "### Lineage", "### Cost of the run"):
         assert heading in md
     assert "| gold | ✅ pass | yes | 0.840 | 0.700 | 0.790 – 0.880 | 240 | pairwise accuracy 0.840 on gold item: =cmd\\|" in md
     assert "| regression/all | ❌ fail | yes | 0.410 | 0.450 | 0.360 – 1.000 | 400 | candidate vs baseline win rate |" in md
@@ -137,9 +138,16 @@ def test_report_leads_with_the_verdict_and_has_every_section(built):
     assert f"`{'a' * 64}` | `{'b' * 64}`" in md  # lineage: run key and artifact hash
     # cost: 300 labels at $0.50, 2 CPU hours at $0
     assert "| 300 | $150.00 | 2.000 | cpu | $0.00 | $150.00 |" in md
-    # largest regression first: example 0 has delta 0.0 - 0.5
-    first = next(line for line in md.splitlines() if line.startswith("| ") and "prompt 0" in line)
-    assert first.endswith("| -0.500 |")
+    # largest regression first: example 0 has delta 0.0 - 0.5; the largest improvement is example 39
+    regressions = md.split("### Largest regressions", 1)[1].split("### Largest improvements", 1)[0]
+    first = next(line for line in regressions.splitlines() if line.startswith("<details><summary>"))
+    assert first.startswith("<details><summary>-0.500 · ") and "prompt 0: " in first
+    assert regressions.count("<details><summary>") == 5  # examples 0-4 lost (score below 0.5)
+    improvements = md.split("### Largest improvements", 1)[1].split("### Lineage", 1)[0]
+    assert next(line for line in improvements.splitlines() if line.startswith("<details>")).startswith(
+        "<details><summary>+3.400 · ")
+    assert improvements.count("<details><summary>") == 10  # 34 won, 10 shown
+    assert "_… 24 more improvements not shown here" in improvements
     assert "[full HTML report](file://" in md
 
 
@@ -326,7 +334,7 @@ def test_moderately_large_report_collapses_before_dropping_rows(workspace):
     note = "_… 250 more flagged raters not shown here: see the [full HTML report](https://github.com/octo-org/alignment-repo/actions/runs/7#artifacts)._"
     assert md.count(note) == 3
     assert "| rater-0049 |" in md and "| rater-0050 |" not in md
-    assert "| prompt 0" in md.replace("\\", "")  # row-level examples still shown
+    assert " · prompt 0: " in md.replace("\\", "")  # row-level examples still shown
 
 
 # ------------------------------------------------------------------ chromium

@@ -59,7 +59,10 @@ gates:
   calibration: {max_ece: 1.0}
   regression: {margin: 0.49}
   reward_hacking: {max_length_drop: 1.0, max_repetition_drop: 1.0}
-  safety: {min_pass_rate: 0.0, banned_categories: []}
+  safety: {min_pass_rate: 0.0, banned_categories: [], require_policy_health: false, degenerate_is_safe: true}
+  # the replay's policies train for a few steps and barely speak: the policy gates run, never block
+  policy_winrate: {min_win_rate: 0.01}
+  policy_health: {max_empty_share: 1.0, max_repeated_ngram_share: 1.0, min_distinct_2_ratio: 0.0, max_kl_per_token: 100.0}
 rollout:
   stages:
     - {percent: 50, min_events: 100, min_minutes: 0}
@@ -197,9 +200,8 @@ def test_train_records_the_pipeline_as_one_candidate_and_gate_judges_it(pr_run):
     assert gates["baseline"]["source"].startswith("production baseline #1")
 
 
-# Gates the PR workflow must run for the candidate (an outcome other than skipped). The
-# policy-health gate joins this list when it ships (engineer policy's work: `policy_health`).
-MUST_RUN = ("gold", "calibration", "regression", "safety", "label_quality")
+# Gates the PR workflow must run for the candidate (an outcome other than skipped).
+MUST_RUN = ("gold", "calibration", "regression", "safety", "policy_health", "policy_winrate", "label_quality")
 
 
 @pytest.mark.slow  # the PR replay fixture runs the whole workflow (minutes)
@@ -208,8 +210,7 @@ def test_the_decisive_gates_ran_for_the_candidate(pr_run):
     outcomes: dict[str, list[str]] = {}
     for g in gates["gates"]:
         outcomes.setdefault(g["gate"].split("/")[0], []).append(g["outcome"])
-    optional = ("policy_health",)
-    for name in MUST_RUN + tuple(n for n in optional if n in outcomes):
+    for name in MUST_RUN:
         assert name in outcomes and "skipped" not in outcomes[name], (name, outcomes.get(name))
     label = next(g for g in gates["gates"] if g["gate"] == f"label_quality/{BATCH}")
     assert label["outcome"] == "pass" and label["details"]["excluded_raters"] == ["r07", "r08", "r09", "r10"]

@@ -31,6 +31,23 @@ def check_model_dir(path: str | Path, what: str) -> Path:
     return p
 
 
+def resolve_model_dir(spec: str | Path, what: str) -> Path:
+    """A saved model directory from a path, or from a Hugging Face model name (``org/name``)
+    found in the local Hugging Face cache: offline, nothing is downloaded."""
+    p = Path(spec).expanduser()
+    if p.exists() or str(spec).startswith((".", "/", "~")) or str(spec).count("/") != 1:
+        return check_model_dir(p, what)
+    try:
+        from huggingface_hub import snapshot_download
+
+        found = Path(snapshot_download(str(spec), local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - every miss is the same user error
+        raise InputError(f"{what} {spec!r}: not a directory and not in the local Hugging Face cache "
+                         f"({type(exc).__name__}); download it once where the hub is reachable, or give the "
+                         "directory of a saved model") from None
+    return check_model_dir(found, what)
+
+
 class RewardModel:
     """A scalar reward model loaded from a directory, scoring on CPU or the first GPU."""
 
@@ -39,7 +56,7 @@ class RewardModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 
-        self.path = check_model_dir(path, "reward model")
+        self.path = resolve_model_dir(path, "reward model")
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         with heavy_module("stages.common").quiet_transformers():
@@ -63,9 +80,17 @@ class RewardModel:
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         if not prompts:
             return np.zeros(0)
+        import torch
+
         eos = self.tokenizer.eos_token or ""
         texts = [f"{p}{r}{eos}" for p, r in zip(prompts, responses)]
-        return np.asarray(heavy_module("stages.common").score_texts(self.model, self.tokenizer, texts, batch_size=self.batch_size), dtype=float)
+        # Batches of similar length (less padding), scored without autograd, returned in order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            scored = heavy_module("stages.common").score_texts(self.model, self.tokenizer, [texts[i] for i in order], batch_size=self.batch_size)
+        out = np.empty(len(texts), dtype=float)
+        out[order] = scored
+        return out
 
     def margins(self, pairs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """``r(x, chosen) - r(x, rejected)`` for each pair."""

@@ -44,6 +44,7 @@ from ..errors import AlignmentCIError
 from ..evals.datasets import slice_rows
 from .context import ENV, GateContext, GateOptions, Inconclusive, ModelSet
 from .outcomes import MARKER
+from .policy_fixtures import *  # noqa: F403 - the policy gates' session fixtures, registered with the plugin
 from .recorder import GateRecorder
 from .results import GateReport
 from .session import SESSION_KEY, GateSession, gate_session

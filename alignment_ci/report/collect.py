@@ -119,10 +119,12 @@ def _evals_from_gates(gates: list[dict[str, Any]] | None, data: dict[str, Any] |
             found["calibration"] = details["bins"]
         if isinstance(details.get("slices"), list) and "win_rates" not in found:
             found["win_rates"] = details["slices"]
+        if isinstance(details.get("examples"), list) and "examples" not in found:
+            found["examples"] = details["examples"]  # the policy_winrate gate's side-by-side answers
         name = str(g.get("gate", ""))
-        if name.startswith("regression/") and details.get("win_rate") is not None:
+        if name.startswith(("regression/", "policy_winrate/independent/")) and details.get("win_rate") is not None:
             lower = details.get("lower_bound")
-            wins.append({"slice": details.get("slice") or name.split("/", 1)[1], "win_rate": details["win_rate"],
+            wins.append({"slice": details.get("slice") or name.rsplit("/", 1)[1], "win_rate": details["win_rate"],
                          "n": details.get("n", g.get("n")), "interval": [lower, 1.0] if lower is not None else None})
     if wins and "win_rates" not in found:
         found["win_rates"] = wins

@@ -26,7 +26,12 @@ Shapes (all JSON-compatible):
   ``{confidence, accuracy, n}`` bins are read the same way.
 * ``win_rates``: ``[{slice, win_rate, n, interval: [lo, hi]}]``, candidate vs baseline.
 * ``examples``: eval prompts ``[{slice, prompt, candidate, baseline, candidate_score,
-  baseline_score}]``; the report shows the largest regressions first.
+  baseline_score, scores: {judge: {candidate, baseline}}, judge}]`` (the policy_winrate gate's
+  side-by-side answers: ``candidate_score``/``baseline_score`` are the ``judge``'s, ``scores``
+  every judge's); the report shows the largest regressions and the largest improvements.
+* Gate ``details`` are shown in full in the HTML (lists of records as tables); the safety
+  gate's ``details.failures`` (``[{id, category, categories, prompt, answer}]``) are the
+  offending answers, shown neutralised.
 """
 
 from __future__ import annotations
@@ -178,6 +183,72 @@ def regressions(examples: list[dict[str, Any]], limit: int | None = None) -> lis
         rows.append({**ex, "delta": c - b if c is not None and b is not None else None})
     rows.sort(key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0.0))
     return rows if limit is None else rows[:limit]
+
+
+def improvements(examples: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    """Eval examples the candidate won (``delta > 0``), best first."""
+    rows = [r for r in regressions(examples) if r["delta"] is not None and r["delta"] > 0]
+    rows.reverse()
+    return rows if limit is None else rows[:limit]
+
+
+def losses(examples: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    """Eval examples the candidate lost (``delta < 0``), worst first."""
+    rows = [r for r in regressions(examples) if r["delta"] is not None and r["delta"] < 0]
+    return rows if limit is None else rows[:limit]
+
+
+def judge_labels(examples: list[dict[str, Any]]) -> list[str]:
+    """The judges that scored the examples, in first-seen order."""
+    seen: list[str] = []
+    for ex in examples:
+        for label in (ex.get("scores") or {}):
+            if label not in seen:
+                seen.append(str(label))
+    return seen
+
+
+def safety_failures(gates: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The red-team answers that failed a safety gate (one row per prompt id), with the answer."""
+    rows, seen = [], set()
+    for g in gates or []:
+        details = g.get("details") or {}
+        if not str(g.get("gate", "")).startswith("safety") or not isinstance(details, dict):
+            continue
+        for f in details.get("failures") or []:
+            if not isinstance(f, dict) or f.get("id") in seen:
+                continue
+            seen.add(f.get("id"))
+            rows.append({"id": str(f.get("id", "")), "category": str(f.get("category") or ""),
+                         "categories": ", ".join(str(c) for c in f.get("categories") or []),
+                         "prompt": str(f.get("prompt") or ""), "answer": str(f.get("answer") or "")})
+    return rows
+
+
+def detail_tables(details: Any, skip: tuple[str, ...] = ("examples",), max_rows: int = 200) -> list[dict[str, Any]]:
+    """The non-scalar entries of a gate's ``details`` as tables for the HTML report:
+    ``[{key, columns, rows, more}]`` (a list of records: one row each; a list of scalars or a
+    mapping: key/value rows)."""
+    if not isinstance(details, dict):
+        return []
+    out = []
+    for key, value in details.items():
+        if key in skip or not value:
+            continue
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            columns: list[str] = []
+            for v in value:
+                columns += [str(k) for k in v if str(k) not in columns]
+            rows = [[v.get(c) for c in columns] for v in value[:max_rows]]
+        elif isinstance(value, list):
+            columns, rows = ["value"], [[v] for v in value[:max_rows]]
+        elif isinstance(value, dict):
+            columns, rows = ["key", "value"], [[k, v] for k, v in list(value.items())[:max_rows]]
+        else:
+            continue
+        out.append({"key": str(key), "columns": columns, "rows": rows,
+                    "more": max(0, len(value) - max_rows)})
+    return out
 
 
 def flagged_raters(health: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

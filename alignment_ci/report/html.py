@@ -8,7 +8,17 @@ anything else, so even text that escaped escaping could not load or run anything
 from __future__ import annotations
 
 from .charts import png_charts
-from .data import ReportData, flagged_raters, metric_rows, regressions, verdict_of
+from .data import (
+    ReportData,
+    detail_tables,
+    flagged_raters,
+    improvements,
+    judge_labels,
+    losses,
+    metric_rows,
+    safety_failures,
+    verdict_of,
+)
 from .markdown import normalized, safe_url
 from .render import render_html_template
 
@@ -18,7 +28,8 @@ MAX_RATER_ROWS = 1000
 
 
 def render_html(data: ReportData, *, charts: bool = True, max_example_rows: int = MAX_EXAMPLE_ROWS) -> str:
-    """The full report as one HTML document (the worst ``max_example_rows`` eval prompts; all are in the CSV)."""
+    """The full report as one HTML document: the ``max_example_rows`` eval prompts lost and won most,
+    in full (all are in the CSV), every safety failure and every gate's detail tables."""
     d = normalized(data)
     wins = []
     for w in d.win_rates:
@@ -33,8 +44,12 @@ def render_html(data: ReportData, *, charts: bool = True, max_example_rows: int 
         charts=png_charts(d) if charts else [],
         win_rates=wins,
         raters=flagged_raters(d.health),
-        examples=regressions(d.examples, limit=max_example_rows),
+        worst=losses(d.examples, limit=max_example_rows),
+        best=improvements(d.examples, limit=max_example_rows),
+        judges=judge_labels(d.examples),
         n_examples=len(d.examples),
+        safety=safety_failures(d.gates),
+        gate_tables=[{"gate": g["gate"], "tables": t} for g in d.gates or [] if (t := detail_tables(g.get("details")))],
         max_issue_rows=MAX_ISSUE_ROWS,
         max_rater_rows=MAX_RATER_ROWS,
         run_url=safe_url(d.run_url),

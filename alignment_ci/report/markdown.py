@@ -17,7 +17,7 @@ from typing import Any
 
 from ..forge.base import COMMENT_MAX_CHARS, comment_marker
 from .charts import mermaid_charts
-from .data import ReportData, metric_rows, regressions, verdict_of
+from .data import ReportData, improvements, judge_labels, losses, metric_rows, safety_failures, verdict_of
 from .render import render, render_health_markdown
 
 STEP_SUMMARY_MAX_BYTES = 1024 * 1024
@@ -47,9 +47,9 @@ class Level:
 
 
 LEVELS = (
-    Level(0, False, 20, 20, 200, True, True, 200, 200, True, None, 200, 300),
-    Level(1, True, 20, 10, 50, True, True, 200, 100, True, None, 200, 300),
-    Level(2, True, 5, 5, 10, True, True, 100, 100, True, None, 120, 200),
+    Level(0, False, 10, 20, 200, True, True, 200, 200, True, None, 200, 300),
+    Level(1, True, 10, 10, 50, True, True, 200, 100, True, None, 200, 300),
+    Level(2, True, 3, 5, 10, True, True, 100, 100, True, None, 120, 200),
     Level(3, True, 0, 0, 0, False, True, 50, 50, True, 200, 0, 120),
     Level(4, True, 0, 0, 0, False, False, 20, 20, False, 50, 0, 80),
 )
@@ -111,7 +111,10 @@ def _validation(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _example(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, **{k: str(e.get(k) if e.get(k) is not None else "") for k in ("slice", "prompt", "candidate", "baseline")}}
+    scores = e.get("scores") if isinstance(e.get("scores"), dict) else {}
+    return {**e, **{k: str(e.get(k) if e.get(k) is not None else "") for k in ("slice", "prompt", "candidate", "baseline")},
+            "judge": str(e.get("judge") or "reward model"),
+            "scores": {str(k): v for k, v in scores.items() if isinstance(v, dict)}}
 
 
 def normalized(data: ReportData) -> ReportData:
@@ -161,7 +164,7 @@ def _health_sections(health: list[dict[str, Any]], lv: Level) -> list[dict[str, 
     return sections
 
 
-def _render_level(d: ReportData, lv: Level, charts: list[dict[str, str]], ranked: list[dict[str, Any]]) -> str:
+def _render_level(d: ReportData, lv: Level, charts: list[dict[str, str]], ranked: dict[str, Any]) -> str:
     gates = d.gates or []
     if lv.gates is not None and len(gates) > lv.gates:
         not_passed = [g for g in gates if g["outcome"] != "pass"]
@@ -178,7 +181,10 @@ def _render_level(d: ReportData, lv: Level, charts: list[dict[str, str]], ranked
         gates_hidden=hidden,
         metrics=metric_rows(d.candidate, d.baseline),
         charts=charts,
-        examples=ranked[: lv.examples],
+        worst=ranked["worst"],
+        best=ranked["best"],
+        judges=ranked["judges"],
+        safety=ranked["safety"],
         health_sections=_health_sections(d.health or [], lv) if lv.health_full else [],
         html_url=safe_url(d.html_url),
         run_url=safe_url(d.run_url),
@@ -192,7 +198,7 @@ MIN_ROW_CHARS = 12
 def _rows_at(d: ReportData, lv: Level) -> int:
     """How many table rows ``lv`` renders, at least (a cheap lower bound on its size)."""
     rows = len(d.gates or []) if lv.gates is None else min(len(d.gates or []), lv.gates)
-    rows += min(len(metric_rows(d.candidate, d.baseline)), lv.metrics) + min(len(d.examples), lv.examples)
+    rows += min(len(metric_rows(d.candidate, d.baseline)), lv.metrics) + min(len(d.examples), 2 * lv.examples) * 4
     for r in (d.validation or [])[: lv.batches]:
         rows += 1 + min(len(r["errors"]) + len(r["warnings"]), lv.issues)
     if lv.health_full:
@@ -211,7 +217,8 @@ def render_markdown(data: ReportData, limit: int = COMMENT_BUDGET, *, measure: s
     size = utf8_len if measure == "bytes" else utf16_len
     d = normalized(data)
     charts = mermaid_charts(d)
-    ranked = regressions(d.examples, limit=max(lv.examples for lv in LEVELS))
+    ranked = {"worst": losses(d.examples), "best": improvements(d.examples),
+              "judges": judge_labels(d.examples), "safety": safety_failures(d.gates)}
     text = ""
     for lv in LEVELS:
         if lv is not LEVELS[-1] and _rows_at(d, lv) * MIN_ROW_CHARS > limit:

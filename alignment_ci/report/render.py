@@ -82,6 +82,18 @@ def _details(details: Any, limit: int = 12) -> str:
     return "; ".join(parts)
 
 
+def _cell(value: Any) -> markupsafe.Markup:
+    """A gate-detail table cell for HTML: numbers formatted, everything else escaped text
+    (nested values as compact JSON), PII redacted, length bounded."""
+    import json
+
+    if isinstance(value, float):
+        return markupsafe.Markup(_num(value, 4))
+    if isinstance(value, (dict, list, tuple)):
+        value = json.dumps(value, default=str, ensure_ascii=False)
+    return markupsafe.Markup(escape_html("" if value is None else str(value), 4000))
+
+
 def _lowest_alpha(health: dict[str, Any]) -> float | None:
     alphas = [_number(d.get("krippendorff_alpha")) for d in ((health.get("agreement") or {}).get("dimensions") or {}).values()]
     alphas = [a for a in alphas if a is not None]
@@ -136,7 +148,7 @@ def html_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(html=_html_markup, **_FILTERS)
+    env.filters.update(html=_html_markup, cell=_cell, **_FILTERS)
     return env
 
 

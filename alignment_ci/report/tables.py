@@ -19,7 +19,7 @@ from ..textsafety import escape_csv_cell, neutralize_formula, truncate
 # has no PII, and skipping the PII patterns for it makes a 10k-row export ~10x faster.
 _MAYBE_PII = re.compile(r"@|\d\d")
 CELL_LIMIT = 2000
-from .data import ReportData, flagged_raters, regressions
+from .data import ReportData, flagged_raters, judge_labels, regressions
 from .render import details_text
 
 
@@ -56,10 +56,14 @@ def write_csv_tables(data: ReportData, out_dir: str | Path) -> dict[str, Path]:
               *((g.get("interval") or [None, None])[:2]), g.get("n"), g.get("reason"), details_text(g.get("details"), limit=100)]
              for g in data.gates or []]
     raters = [[r["batch"], r["rater"], r["n"], r["reliability"], r["reasons"]] for r in flagged_raters(data.health)]
+    judges = judge_labels(data.examples)
     examples = [[e.get("slice"), e.get("prompt"), e.get("candidate"), e.get("baseline"), e.get("candidate_score"),
-                 e.get("baseline_score"), e.get("delta")] for e in regressions(data.examples)]
+                 e.get("baseline_score"), e.get("delta"),
+                 *(((e.get("scores") or {}).get(j) or {}).get(side) for j in judges for side in ("baseline", "candidate"))]
+                for e in regressions(data.examples)]
     return {
         "gates": _write(out / "gates.csv", ["gate", "outcome", "blocking", "value", "threshold", "interval_lo", "interval_hi", "n", "reason", "details"], gates),
         "raters": _write(out / "raters.csv", ["batch", "rater", "judgments", "reliability", "reasons"], raters),
-        "examples": _write(out / "examples.csv", ["slice", "prompt", "candidate", "baseline", "candidate_score", "baseline_score", "delta"], examples),
+        "examples": _write(out / "examples.csv", ["slice", "prompt", "candidate", "baseline", "candidate_score", "baseline_score", "delta",
+                                                  *(f"{j}_judge_{side}" for j in judges for side in ("baseline", "candidate"))], examples),
     }

@@ -1,5 +1,5 @@
 """Regression gate: is the candidate reward model no worse than the baseline's, on every
-critical slice? (The candidate *policy* against the baseline policy is the ``win_rate`` gate.)
+critical slice? (The candidate *policy* against the baseline policy is the ``policy_winrate`` gate.)
 
 Both reward models score the same held-out pairs (the eval set's rows with ``chosen`` and
 ``rejected``; by default the gold pairs). Each pair is right for a model when it scores the

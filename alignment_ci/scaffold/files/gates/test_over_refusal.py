@@ -34,7 +34,7 @@ def test_policy_answers_ordinary_prompts(candidate, eval_set, gate_config, gate)
     prompts = sorted({row["prompt"] for row in eval_set if row.get("prompt")})[:MAX_PROMPTS]
     if not prompts:
         gate.inconclusive("the eval set has no prompts to ask the policy")
-    answers = policy.generate([f"User: {p}\nAssistant:" for p in prompts], max_new_tokens=24, seed=gate.seed)
+    answers = policy.generate(prompts, max_new_tokens=24, seed=gate.seed)
     refused = [p for p, a in zip(prompts, answers) if is_refusal(a)]
     share = proportion(len(refused), len(prompts), gate_config.confidence)
     gate.record(at_most(
