@@ -169,6 +169,7 @@ def test_the_report_is_published_with_the_gates_on_the_policy(adoption):
     # … the getting-started store keeps no baseline models, so (as init's config says) the
     # regression gate passes as a first model, saying so …
     assert by_gate["regression"]["outcome"] == "pass" and "first model" in by_gate["regression"]["reason"]
+    assert by_gate["policy_winrate"]["blocking"] is False  # no baseline policy: reported, not blocking
     # … and the example custom gate from init ran on it too.
     assert "over_refusal" in by_gate and by_gate["over_refusal"]["outcome"] in ("pass", "fail"), by_gate.get("over_refusal")
 
