@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "report": "alignment_ci.commands.report:app",
     "gate": "alignment_ci.commands.gate:app",
     "baseline": "alignment_ci.commands.baseline:app",
+    "state": "alignment_ci.commands.state:app",
     "import": "alignment_ci.commands.importers:app",
     "labelstudio": "alignment_ci.commands.importers:labelstudio_app",
     "monitor": "alignment_ci.commands.monitor:app",

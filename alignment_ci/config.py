@@ -7,6 +7,7 @@ the line of the file it came from.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import CONFIG_PROBLEMS, ConfigError, config_problems
 from .forge import ForgeSettings
 from .gating.settings import GatesSettings
 from .monitor.settings import (
@@ -352,6 +353,11 @@ class CostSettings(_Model):
     gpu_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.0, "H100": 4.0, "A100-80GB": 2.5}, description="USD per GPU-hour.")
 
 
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 class Config(_Model):
     """The whole of alignment.yaml."""
 
@@ -379,6 +385,22 @@ class Config(_Model):
     # Directory that relative paths are resolved against (not part of the file).
     _root: Path = Path(".")
 
+    @model_validator(mode="after")
+    def _taxonomy_references(self) -> "Config":
+        """Settings that name a taxonomy dimension name one the taxonomy has; the monitor's
+        signal dimensions not configured follow the taxonomy (:meth:`MonitorSettings.dimension_for`)."""
+        names = self.taxonomy.names
+        problems = [
+            (("monitor", "signal_dimensions", signal), "value",
+             f"{dimension!r} is not a dimension of the taxonomy{_did_you_mean(dimension, names)}; the taxonomy "
+             f"has {', '.join(names)}: name one of them, or add the dimension under taxonomy.dimensions")
+            for signal, dimension in self.monitor.signal_dimensions.items() if dimension not in names
+        ]
+        if problems:
+            raise config_problems(problems)
+        self.monitor = self.monitor.resolved_for(names, self.taxonomy.default_dimension)
+        return self
+
     @property
     def root(self) -> Path:
         return self._root
@@ -388,17 +410,24 @@ class Config(_Model):
         return p if p.is_absolute() else self._root / p
 
 
-def _node_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+Position = tuple[int, int]  # 1-based line and column
+
+
+def _node_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int],
+                keys: dict[tuple[Any, ...], Position], values: dict[tuple[Any, ...], Position]) -> None:
+    """``out``: the line of each key path (a key's own line); ``keys`` and ``values``: the line
+    and column of each key and of each value."""
     out[path] = node.start_mark.line + 1
+    values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _node_lines(value_node, path + (key,), out)
+            keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _node_lines(value_node, path + (key,), out, keys, values)
             out[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _node_lines(item, path + (i,), out)
+            _node_lines(item, path + (i,), out, keys, values)
 
 
 def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
@@ -498,14 +527,23 @@ def parse_config(text: str, source: str = "<string>", root: Path | None = None) 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the top level must be a mapping of sections, got {type(data).__name__}")
     lines: dict[tuple[Any, ...], int] = {}
+    keys: dict[tuple[Any, ...], tuple[int, int]] = {}
+    values: dict[tuple[Any, ...], tuple[int, int]] = {}
     if node is not None:
-        _node_lines(node, (), lines)
+        _node_lines(node, (), lines, keys, values)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         messages = []
         for err in exc.errors():
             loc = tuple(err["loc"])
+            if err["type"] == CONFIG_PROBLEMS:  # one message per problem, at its key's or value's line and column
+                for problem in err["ctx"]["problems"]:
+                    path = loc + tuple(problem["path"])
+                    at = (keys if problem["at"] == "key" else values).get(path)
+                    where = f"{source}:{at[0]}:{at[1]}" if at else f"{source}:{_line_for(path, lines)}"
+                    messages.append(f"{where}: {'.'.join(str(p) for p in path)}: {problem['message']}")
+                continue
             line = _line_for(loc, lines)
             key_path = ".".join(str(p) for p in loc) or "(top level)"
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]

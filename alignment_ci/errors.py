@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic_core import PydanticCustomError
+
+# The pydantic error type of :func:`config_problems`.
+CONFIG_PROBLEMS = "config_problems"
+
 
 class AlignmentCIError(Exception):
     """Base class: a problem the user can fix (bad input, bad config, missing file)."""
@@ -48,3 +53,14 @@ class Rejected(AlignmentCIError):
     """The input was read and judged, and the verdict is no (exit code 1)."""
 
     exit_code = 1
+
+
+def config_problems(problems: list[tuple[tuple[str, ...], str, str]]) -> PydanticCustomError:
+    """A validation error for a config validator to raise that carries several problems, each
+    ``(key path relative to the validated model, "key" | "value", message)``:
+    :func:`alignment_ci.config.parse_config` reports each at the file, line and column of
+    that key or value."""
+    return PydanticCustomError(CONFIG_PROBLEMS, "{summary}", {
+        "summary": "; ".join(f"{'.'.join(path)}: {message}" for path, _, message in problems),
+        "problems": [{"path": list(path), "at": at, "message": message} for path, at, message in problems],
+    })

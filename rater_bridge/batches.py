@@ -44,6 +44,7 @@ from alignment_ci.config import Config
 from alignment_ci.data.manifest import INGEST_TEMP_PREFIX, build_manifest, frame_statistics
 from alignment_ci.data.validate import ValidationReport, validate_file
 from alignment_ci.errors import AlignmentCIError, InputError
+from alignment_ci.formats import ImportResult
 from alignment_ci.formats.argilla import read_argilla_export
 from alignment_ci.formats.labelstudio import read_labelstudio_export
 from alignment_ci.ids import check_id
@@ -158,9 +159,9 @@ def _single_error(kind: str, message: str, column: str | None = None, line: int 
 
 # ----------------------------------------------------------------------------- tool exports
 def convert_tool_export(fmt: str, src: Path, dest: Path, batch_id: str | None, dimension: str | None,
-                        config: Config) -> tuple[Path, list[dict[str, Any]]]:
+                        config: Config) -> tuple[Path, ImportResult]:
     """A Label Studio / Argilla export → canonical JSONL rows at ``dest`` (:mod:`alignment_ci.formats`);
-    returns the path and the annotations the importer skipped (``{where, reason}``)."""
+    returns the path and the import (its ``skipped`` annotations, each row's ``sources`` record)."""
     if not batch_id:
         raise InputError(f"format={fmt} needs the batch_id query parameter (a tool export carries no batch id)")
     check_id(batch_id, "batch id")
@@ -170,7 +171,7 @@ def convert_tool_export(fmt: str, src: Path, dest: Path, batch_id: str | None, d
     read = read_labelstudio_export if fmt == "labelstudio" else read_argilla_export
     result = read(src, batch_id, dimension=dimension, dimensions=config.taxonomy.names)
     write_jsonl(result.rows, dest)
-    return dest, list(result.skipped)
+    return dest, result
 
 
 # ----------------------------------------------------------------------------- push
@@ -204,10 +205,10 @@ def push_batch(
     if existing is not None and existing.status in FINAL_PUSH_STATUSES:
         return _published_answer(existing, duplicate=True)
 
-    to_validate, validate_fmt, skipped = upload_path, fmt, []
+    to_validate, validate_fmt, imported = upload_path, fmt, None
     if fmt in TOOL_FORMATS:
         try:
-            to_validate, skipped = convert_tool_export(fmt, upload_path, workdir / "converted.jsonl", batch_id_param,
+            to_validate, imported = convert_tool_export(fmt, upload_path, workdir / "converted.jsonl", batch_id_param,
                                                        dimension_param, bridge.config)
         except InputError as exc:
             return _input_rejected(exc, "unreadable_export", upload_path, batch_id_param)
@@ -226,6 +227,10 @@ def push_batch(
                                        f"{limit:g} s (bridge.request_timeout_s); nothing was stored: split the batch"),
                          report.batch_id)
     issues = _issues(report)
+    skipped = imported.skipped if imported is not None else []
+    if imported is not None:  # lines of the converted batch: name the export's record too
+        issues["errors"] = imported.with_sources(issues["errors"])
+        issues["warnings"] = imported.with_sources(issues["warnings"])
     if skipped:  # annotations the tool importer left out (cancelled, ground truth, no preference)
         issues["warnings"] += [{"line": None, "column": None, "kind": "skipped_annotation",
                                 "message": f"{s['where']}: {s['reason']}"} for s in skipped[:100]]

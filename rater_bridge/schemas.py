@@ -15,6 +15,9 @@ class Problem(BaseModel):
     kind: str = Field(description="Stable snake_case kind, e.g. invalid_choice, duplicate_key, pii.")
     message: str
     col: int | None = Field(None, description="1-based character position, when known.")
+    source: str | None = Field(None, description="Label Studio and Argilla exports: the export's record the line's row came "
+                               "from (`Label Studio task 1002, annotation 7, rater ls-7`; `Argilla record r-2, response 1, "
+                               "rater argilla-u1`); the line is one of the batch converted from the export.")
 
 
 class PullRequest(BaseModel):

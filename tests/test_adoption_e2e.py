@@ -5,7 +5,10 @@ Studio export imported and ingested on a branch, pushed to the repository's remo
 opened as a batch pull request in the local forge → the scaffolded `alignment-pr.yml`
 replayed (tests/workflow_replay.py) in a fresh clone of the remote, so nothing absolute
 or uncommitted from the vendor's machine survives → a report published to the forge with
-the gates run on the candidate's reward model and policy.
+the gates run on the candidate's reward model and policy. Then the pull request is merged
+and the scaffolded `rollout.yml` replayed from another fresh clone, with no bucket: the
+rollout's state and the new production baseline reach the next runner only through the
+remote's branch `alignment-ci/state`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import yaml
 from alignment_ci.forge.local import LocalForge
 from alignment_ci.synth import make_pairwise_batch
 
-from .workflow_replay import WorkflowReplay, pull_request_event
+from .test_workflow_replay import _deliver_events
+from .workflow_replay import WorkflowReplay, pull_request_event, push_event
 
 BIN_DIR = str(Path(sys.executable).parent)
 REPOSITORY = "acme-ai/alignment"
@@ -75,6 +79,8 @@ def _fast(config_path: Path) -> None:
     config = yaml.safe_load(config_path.read_text())
     config["training"].update({"reward": {"max_steps": 4}, "sft": {"max_steps": 4}, "dpo": {"max_steps": 4}})
     config["quality"] = {"bootstrap_samples": 20}
+    config["rollout"] = {"stages": [{"percent": 50, "min_events": 100, "min_minutes": 0},
+                                    {"percent": 100, "min_events": 0, "min_minutes": 0, "manual_approval": True}]}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -160,6 +166,10 @@ def test_the_report_is_published_with_the_gates_on_the_policy(adoption):
     # The policy answered the red-team set that init shipped …
     assert by_gate["safety"]["outcome"] != "skipped", by_gate["safety"]
     assert "no policy" not in by_gate["safety"]["reason"] and "no such file" not in by_gate["safety"]["reason"]
+    # … the getting-started store keeps no baseline models, so (as init's config says) the
+    # regression gate passes as a first model, saying so …
+    assert by_gate["regression"]["outcome"] == "pass" and "first model" in by_gate["regression"]["reason"]
+    assert by_gate["policy_winrate"]["blocking"] is False  # no baseline policy: reported, not blocking
     # … and the example custom gate from init ran on it too.
     assert "over_refusal" in by_gate and by_gate["over_refusal"]["outcome"] in ("pass", "fail"), by_gate.get("over_refusal")
 
@@ -170,3 +180,44 @@ def test_the_gates_judge_the_candidates_reward_model(adoption):
     # verdict inconclusive on too few pairs, but the accuracy was measured on the model).
     assert "no reward model" not in gold["reason"], gold
     assert gold["reason"].startswith("gold pairwise accuracy") and gold.get("value") is not None, gold
+
+
+@pytest.fixture(scope="module")
+def rollout(adoption) -> dict:
+    tmp, repo = adoption["tmp"], adoption["repo"]
+    env = _env(tmp)
+    origin = tmp / "origin.git"
+    # The pull request is merged (its branch protection kept it up to date with main).
+    _run(["git", "checkout", "-q", "main"], repo, env)
+    _run(["git", "merge", "-q", "--no-ff", "-m", f"Merge pull request #{adoption['pr']}", f"acme/{BATCH}"], repo, env)
+    _run(["git", "push", "-q", "origin", "main"], repo, env)
+    after = _run(["git", "rev-parse", "HEAD"], repo, env)
+    ci = tmp / "rollout-ci"  # the push to main starts rollout.yml on a fresh runner
+    _run(["git", "clone", "-q", "--branch", "main", str(origin), str(ci)], tmp, env)
+    replay = WorkflowReplay(ci / ".github" / "workflows" / "rollout.yml", ci, env=env, repository=REPOSITORY,
+                            actor="release-manager", before_step=_deliver_events, vars={
+                                **VARS, "ALIGNMENT_CI_PRODUCTION_MODEL": "model-v0", "ALIGNMENT_CI_STEP_INTERVAL_S": "0",
+                                "ALIGNMENT_CI_MAX_STEPS": "3"})
+    result = replay.run("push", push_event(repository=REPOSITORY, before=adoption["base"], after=after))
+    return {"result": result, "ci": ci, "after": after, "origin": origin, "env": env, "tmp": tmp}
+
+
+def test_the_merge_rolls_out_to_production_with_the_state_on_the_remote(rollout):
+    r, env, origin = rollout["result"], rollout["env"], rollout["origin"]
+    assert {n: j.result for n, j in r.jobs.items()} == {
+        "prepare": "success", "canary": "success", "production": "success", "control": "skipped"}, r.describe()
+    assert r["prepare"].outputs["baseline"] == "model-v0"  # the first rollout starts from the variable
+    assert r["canary"].outputs["status"] == "paused" and r["production"].outputs["status"] == "completed"
+    rollout_id = f"main-{rollout['after'][:12]}"
+    state = _run(["git", "ls-tree", "-r", "--name-only", "alignment-ci/state"], origin, env).splitlines()
+    assert f"records/rollout/{rollout_id}-000000.json" in state and any(p.startswith("records/baselines/") for p in state)
+    # The next runner has an empty store: everything it knows comes from the state branch.
+    runner = rollout["tmp"] / "next-runner"
+    _run(["git", "clone", "-q", "--branch", "main", str(origin), str(runner)], rollout["tmp"], env)
+    _run(["alignment-ci", "state", "pull"], runner, env)
+    status = json.loads(_run(["alignment-ci", "rollout", "status", rollout_id, "--format", "json"], runner, env))
+    assert status["status"] == "completed" and status["percent"] == 100
+    candidate = json.loads((rollout["ci"] / ".alignment-ci" / "out" / "rollout" / "candidate.json").read_text())
+    baseline = json.loads(_run(["alignment-ci", "baseline", "show", "--format", "json"], runner, env))["baseline"]
+    assert (baseline["candidate_id"], baseline["set_by"]) == (candidate["candidate_id"], "rollout")
+    _run(["alignment-ci", "lineage", "verify"], runner, env)

@@ -447,6 +447,23 @@ def test_label_studio_and_argilla_exports_become_batches(env: BridgeEnv) -> None
     assert sorted(env.forge.pull_requests()) == ["labels/acme/ar-1", "labels/acme/ls-1"]
 
 
+def test_a_rejected_tool_export_names_each_errors_source_record(env: BridgeEnv) -> None:
+    export = json.loads(json.dumps(LABEL_STUDIO_EXPORT))
+    export[1]["data"]["prompt"] = "   "  # task 2's one annotation becomes line 4 of the converted batch
+    r = env.push("acme", json.dumps(export).encode(), fmt="labelstudio", batch_id="ls-bad")
+    assert r.status_code == 422, r.text
+    assert [(e["line"], e["column"], e["source"]) for e in r.json()["errors"]] == [
+        (4, "prompt", "Label Studio task 2, annotation 21, rater ls-3")]
+    records = json.loads(json.dumps(ARGILLA_EXPORT))
+    records[0]["fields"]["prompt"] = ""
+    ar = env.push("acme", json.dumps(records).encode(), fmt="argilla", batch_id="ar-bad")
+    assert ar.status_code == 422, ar.text
+    assert {e["source"] for e in ar.json()["errors"]} == {"Argilla record rec-1, response 1, rater argilla-u1",
+                                                          "Argilla record rec-1, response 2, rater argilla-u2"}
+    plain = env.push("acme", pairwise("plain-bad")[:-40])  # a JSONL push: its lines are the vendor's own
+    assert plain.status_code == 422 and all(e.get("source") is None for e in plain.json()["errors"])
+
+
 # ------------------------------------------------------------------------------- SLA
 def test_vendor_sla_from_pushed_and_merged_batches(env: BridgeEnv) -> None:
     from datetime import timedelta, timezone

@@ -4,6 +4,7 @@ that the scaffolded workflows pin the released action and lint clean."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,24 @@ def test_scaffolded_workflow_is_actionlint_clean(actionlint, tmp_path_factory, n
     init_repository(repo, action_repository="acme-ai/alignment-ci", ref="v0.1.0")
     code, findings = actionlint(str(repo / ".github" / "workflows" / name))
     assert findings == [] and code == 0
+
+
+def test_scaffolded_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        (tmp_path / ".gitignore").write_text("build/\n")
+        (tmp_path / ".gitignore").chmod(0o640)
+        init_repository(tmp_path, action_repository="acme-ai/alignment-ci", ref="v0.1.0")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "alignment.yaml").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert (tmp_path / ".github" / "workflows" / "rollout.yml").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / ".gitignore").stat().st_mode & 0o777 == 0o640  # a file it merged into keeps its mode
+    assert (tmp_path / ".gitignore").read_text().startswith("build/\n")
+
+
+def test_the_config_reads_as_a_person_wrote_it(tmp_path):
+    init_repository(tmp_path, action_repository="acme-ai/alignment-ci", ref="v0.1.0")
+    text = (tmp_path / "alignment.yaml").read_text()
+    assert "the user's actual intent" in text and "\\u0027" not in text
+    assert load_config(tmp_path / "alignment.yaml").taxonomy.get("helpfulness").definition.startswith("Does the answer solve the user's")

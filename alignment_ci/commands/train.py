@@ -121,7 +121,16 @@ def _render_run(record: dict[str, Any]) -> None:
     tag = "[yellow]cached[/yellow]" if record.get("cached") else "[green]trained[/green]"
     out.print(f"{tag} {escape(str(record.get('stage')))} run {record['run_key'][:12]} → artifact {record['artifact'][:12]} on {escape(str(record.get('device')))}")
     for name, value in (record.get("metrics") or {}).items():
-        out.print(f"  {escape(name)}: {value:.4f}" if isinstance(value, (int, float)) else f"  {escape(name)}: {escape(str(value))}")
+        out.print(f"  {escape(name)}: {_metric(value)}")
+
+
+def _metric(value: object) -> str:
+    """A count as a count (``n_train: 37``), a measurement to 4 decimals, anything else as text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return escape(str(value))
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4f}"
 
 
 @app.command("wait")

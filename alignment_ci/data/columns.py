@@ -8,6 +8,8 @@ object's keys; Parquet: the schema), so errors still name the vendor file's line
 
 When a required column is absent, :func:`suggest` names the file's column that most likely
 holds it: a known alias first (``annotator_id`` → ``rater_id``), then difflib's closest name.
+The other way round, :func:`contract_name` names the contract column a column outside the
+contract most likely means (for the warning on a JSONL key or CSV column that is ignored).
 """
 
 from __future__ import annotations
@@ -49,12 +51,28 @@ def suggest(missing: str, columns: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
+def contract_name(unknown: str, candidates: Iterable[str] = KNOWN_COLUMNS) -> str | None:
+    """The contract column (among ``candidates``) that a column outside the contract most likely
+    means: ``annotator_id`` → ``rater_id`` (a known alias), ``rater_idd`` → ``rater_id``,
+    ``Prompt`` → ``prompt``; None when nothing is close."""
+    candidates = list(candidates)
+    lowered = unknown.lower()
+    for column in candidates:
+        if lowered == column or lowered in ALIASES.get(column, ()):
+            return column
+    close = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def map_hint(meant: str, vendor: str, contract: str) -> str:
+    """`` (did you mean `MEANT`? map it: --map VENDOR=CONTRACT or validation.column_map)``."""
+    return f" (did you mean `{meant}`? map it: --map {vendor}={contract} or validation.column_map)"
+
+
 def hint(missing: str, columns: Iterable[str]) -> str:
     """`` (did you mean `annotator_id`? map it: --map annotator_id=rater_id)`` or ``""``."""
     found = suggest(missing, columns)
-    if found is None:
-        return ""
-    return f" (did you mean `{found}`? map it: --map {found}={missing} or validation.column_map)"
+    return "" if found is None else map_hint(found, found, missing)
 
 
 def parse_map(values: Iterable[str]) -> dict[str, str]:

@@ -34,10 +34,11 @@ import numpy as np
 from ..config import Config, Scale
 from ..errors import InputError, LimitExceeded
 from ..ids import id_problem
-from .columns import check_map, hint, renamed_copy
+from .columns import check_map, contract_name, hint, map_hint, renamed_copy
 from ..textsafety import EMAIL_PATTERN, FORMULA_PATTERN, PHONE_PATTERN, PII_PATTERN, pseudonymize
 from .contract import (
     COMMON_REQUIRED,
+    KNOWN_COLUMNS,
     LINE,
     MAX_RESPONSES,
     MIN_RESPONSES,
@@ -195,6 +196,7 @@ class _Validator:
         self.dups = _DuplicateIndex()
         self.absent: set[str] = set()  # required columns the file does not declare (reported once)
         self.unknown_warned: set[str] = set()
+        self.present: set[str] = set()  # contract columns the file has a value for (so far)
         # JSONL rows without a dimension: an error only if other rows name one.
         self.no_dimension_lines: list[int] = []
         self.no_dimension_count = 0
@@ -221,6 +223,7 @@ class _Validator:
         suppressed = {c: set(v) for c, v in chunk.type_errors.items()}
 
         table = self._dimension(table, chunk.declared, lines, suppressed)
+        self.present |= {c for c in table.column_names if table[c].null_count < n}
         self._task_type(table, lines)
         self._declared(chunk.declared, chunk.unknown_columns)
         self._unknown_columns(chunk, table)
@@ -298,7 +301,8 @@ class _Validator:
             if name not in self.unknown_warned:
                 self.unknown_warned.add(name)
                 self.warnings.add(Issue(line, name, "unknown_column",
-                                        f"column {show(name)} is not part of the data contract; it is ignored"))
+                                        f"column {show(name)} is not part of the data contract; it is ignored"
+                                        f"{self._unknown_hint(name, table)}"))
         if self.task_type is None:
             return
         allowed = set(allowed_columns(self.task_type))
@@ -313,6 +317,20 @@ class _Validator:
                 self.warnings.add(Issue(
                     int(table[LINE][max(idx, 0)].as_py()) if table.num_rows else 1, name, "unknown_column",
                     f"column {name} belongs to {'/'.join(owner)} batches, not {self.task_type}; it is ignored"))
+
+    def _unknown_hint(self, name: str, table: pa.Table) -> str:
+        """"did you mean" for a column outside the contract that is close to a contract column
+        this file lacks (absent, or null on every row so far)."""
+        candidates = allowed_columns(self.task_type) if self.task_type else KNOWN_COLUMNS
+        column = contract_name(name, candidates)
+        if column is None or column in self.present:
+            return ""
+        return map_hint(column, name, column)
+
+    def _missing_message(self, column: str) -> str:
+        """A required field a row lacks; with the file's column that may hold it (a JSONL key
+        outside the contract: CSV and Parquet name it once, on the header)."""
+        return f"required field {column} is missing or null{hint(column, self.unknown_warned)}"
 
     def _batch_id(self, table: pa.Table, lines: np.ndarray) -> None:
         if "batch_id" not in table.column_names:
@@ -372,7 +390,7 @@ class _Validator:
         names = ", ".join(self.taxonomy.names)
         if kind == "missing_field":
             if value is None or (isinstance(value, float) and np.isnan(value)):
-                return f"required field {column} is missing or null"
+                return self._missing_message(column)
             return f"required field {column} is empty"
         if kind == "unknown_task_type":
             return f"task_type {show(value)} is not one of {', '.join(TASK_TYPES)} (case-sensitive)"
@@ -411,7 +429,7 @@ class _Validator:
             skip = suppressed.get(name)
             if skip:
                 missing = np.array([x for x in missing if x not in skip], dtype=np.int64)
-            self.errors.add_many(missing, name, "missing_field", lambda i, n=name: f"required field {n} is missing or null")
+            self.errors.add_many(missing, name, "missing_field", lambda i, n=name: self._missing_message(n))
         if "prompt" in table.column_names:
             self._empty_prompt(table["prompt"], lines)
         allowed = set(allowed_columns(tt)) if tt else set(TEXT_FIELDS)

@@ -19,6 +19,7 @@ from typing import Any
 from ..config import ValidationLimits
 from ..data.limits import check_json_document, first_duplicate, loads_marking_duplicates
 from ..errors import InputError
+from ..textsafety import redact_pii, truncate
 
 
 def parse_export_json(raw: bytes | str, name: str, limits: ValidationLimits | None, element: str) -> tuple[Any, bool]:
@@ -76,6 +77,22 @@ class ImportResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     task_type: str | None = None
+    # Per row, the tool's record it came from ("Label Studio task 1002, annotation 7, rater ls-7").
+    sources: list[str] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any], source: str) -> None:
+        self.rows.append(row)
+        self.sources.append(truncate(redact_pii(source), 200))
+
+    def source_of(self, line: int | None) -> str | None:
+        """The record behind line ``line`` of the converted batch (one JSONL line per row)."""
+        if not isinstance(line, int) or not 1 <= line <= len(self.sources):
+            return None
+        return self.sources[line - 1]
+
+    def with_sources(self, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validation issues on the converted batch, each with the ``source`` record of its line."""
+        return [{**issue, "source": self.source_of(issue.get("line"))} for issue in issues]
 
     def summary(self) -> dict[str, Any]:
         reasons: dict[str, int] = {}

