@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import CONFIG_PROBLEMS, ConfigError, config_problems
 from .forge import ForgeSettings
-from .gating.settings import GatesSettings
-from .monitor.settings import (
+from .sections.gates import GatesSettings
+from .sections.monitor import (
     CostModelSettings,
     MonitorSettings,
     PlannerSettings,
@@ -26,8 +26,8 @@ from .monitor.settings import (
     RetrainSettings,
     SlaSettings,
 )
-from .rollout.plan import RolloutPlan
-from .train.specs import TrainingSettings
+from .sections.rollout import RolloutPlan
+from .sections.training import TrainingSettings
 
 DEFAULT_CONFIG_PATH = Path("alignment.yaml")
 TASK_TYPES: tuple[str, ...] = ("pairwise", "likert", "ranking")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ..config import Config
 from ..cli_common import ConfigOpt, Format, FormatOpt, _config, emit, out
 from ..store import open_store, select_backend
 from ..store.gitstate import DEFAULT_BRANCH, pull_state, push_state
@@ -24,7 +25,7 @@ RemoteOpt = Annotated[str, typer.Option("--remote", help="The git remote that ho
 BranchOpt = Annotated[str, typer.Option("--branch", help="The state branch.")]
 
 
-def _on_s3(cfg: Any, format: Format) -> bool:
+def _on_s3(cfg: Config, format: Format) -> bool:
     backend, why = select_backend(cfg)
     if backend != "s3":
         return False
