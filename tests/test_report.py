@@ -65,7 +65,7 @@ def write_gate_results(ws: Path, regression_outcome: str = "fail") -> Path:
 
 
 def _run(key: str, acc: float, artifact: str) -> dict:
-    return {"run_key": key, "stage": "reward", "artifact": artifact, "metrics": {"eval_accuracy": acc, "eval_loss": 1 - acc, HOSTILE: 1.0},
+    return {"run_key": key, "stage": "reward", "artifact": artifact, "metrics": {"eval_accuracy": acc, "eval_loss": 1 - acc, "n_train": 137.0, HOSTILE: 1.0},
             "per_step": [{"step": i, "loss": 1.0 / (i + 1)} for i in range(10)], "snapshot": "5" * 64, "wall_s": 7200.0,
             "device": "cpu", "backend": "local", "batches": [], "parents": {}, "finished_at": "2026-01-01T00:00:00+00:00"}
 
@@ -149,6 +149,15 @@ def test_report_leads_with_the_verdict_and_has_every_section(built):
     assert improvements.count("<details><summary>") == 10  # 34 won, 10 shown
     assert "_… 24 more improvements not shown here" in improvements
     assert "[full HTML report](file://" in md
+
+
+def test_training_metrics_print_counts_whole_and_scores_with_four_digits(built):
+    md = (built["out"] / "report.md").read_text()
+    html = (built["out"] / "report.html").read_text()
+    assert "| n\\_train | 137 | 137 | +0 |" in md  # a count, not 137.0000
+    assert '<td>n_train</td><td class="n">137</td><td class="n">137</td><td class="n">+0</td>' in html
+    row = next(line for line in md.splitlines() if line.startswith("| eval\\_accuracy |"))
+    assert row.split("|")[2].strip().count(".") == 1 and len(row.split("|")[2].strip().split(".")[1]) == 4
 
 
 def test_step_summary_is_the_same_content_and_appended(built):
