@@ -13,12 +13,14 @@ by more than 100× that.
 from __future__ import annotations
 
 import pytest
+from transformers.trainer_utils import get_last_checkpoint
 
 from alignment_ci.errors import InputError
 from alignment_ci.train.stages import launcher
 from alignment_ci.train.runs import run_key_for
 from alignment_ci.train.specs import DistributedSettings, TrainingSettings
 from alignment_ci.train.stages import run_stage
+from alignment_ci.train.stages.common import last_complete_checkpoint
 from tests.train_support import one_thread, pairs, tiny_model  # noqa: F401 (fixtures)
 
 LOSS_TOLERANCE = 1e-4
@@ -180,3 +182,21 @@ def test_sharded_strategies_are_refused_on_a_cpu(pairs, tiny_model, tmp_path):
     settings = TrainingSettings(distributed=DistributedSettings(processes=2, strategy="fsdp"))
     with pytest.raises(InputError, match="needs GPUs"):
         run_stage(settings.job("reward"), pairs, tmp_path / "rm", {"base": tiny_model})
+
+
+def test_a_partial_checkpoint_left_by_a_kill_mid_save_is_skipped(tmp_path):
+    """A process killed while saving step 4 leaves checkpoint-4 without its trainer_state.json
+    (the Trainer writes it last): resuming picks checkpoint-2. transformers' own
+    get_last_checkpoint (the reference) picks the partial one, and the resume then fails."""
+    for step, complete in ((2, True), (4, False), (10, True)):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        (ckpt / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (ckpt / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-x").mkdir()  # not a checkpoint
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+    (tmp_path / "checkpoint-10" / "trainer_state.json").unlink()  # killed mid-save at step 10
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert get_last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-10")  # the library would pick it
+    assert last_complete_checkpoint(tmp_path / "none") is None

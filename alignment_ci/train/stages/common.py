@@ -329,11 +329,22 @@ class StageContext:
         """``trainer.train()``, resuming from the latest checkpoint in ``checkpoint_dir`` if any."""
         resume = None
         if self.checkpoint_dir is not None and self.checkpoint_dir.is_dir():
-            from transformers.trainer_utils import get_last_checkpoint
-
-            resume = get_last_checkpoint(str(self.checkpoint_dir))
+            resume = last_complete_checkpoint(self.checkpoint_dir)
         self.resumed_from = resume
         trainer.train(resume_from_checkpoint=resume)
+
+
+def last_complete_checkpoint(directory: Path) -> str | None:
+    """The newest ``checkpoint-N`` in ``directory`` whose save finished: it holds
+    ``trainer_state.json``, which the Trainer writes last. A process killed while saving leaves
+    a newer, partial checkpoint (transformers' ``get_last_checkpoint`` would pick it and the
+    resume would fail); it is skipped."""
+    found = []
+    for path in Path(directory).glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and path.is_dir() and (path / "trainer_state.json").is_file():
+            found.append((int(step), path))
+    return str(max(found)[1]) if found else None
 
 
 @dataclass
