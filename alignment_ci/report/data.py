@@ -165,13 +165,15 @@ def finite(value: Any) -> float | None:
 
 
 def metric_rows(candidate: dict[str, Any] | None, baseline: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Training metrics side by side: ``[{metric, candidate, baseline, delta}]``, sorted by name."""
+    """Training metrics side by side: ``[{metric, candidate, baseline, delta, digits}]``, sorted by
+    name; ``digits`` is how many decimals a renderer shows (0 for counts, ``n_*``)."""
     cm = (candidate or {}).get("metrics") or {}
     bm = (baseline or {}).get("metrics") or {}
     rows = []
     for name in sorted(set(cm) | set(bm), key=str):
         c, b = finite(cm.get(name)), finite(bm.get(name))
-        rows.append({"metric": str(name), "candidate": c, "baseline": b, "delta": c - b if c is not None and b is not None else None})
+        rows.append({"metric": str(name), "candidate": c, "baseline": b, "delta": c - b if c is not None and b is not None else None,
+                     "digits": 0 if str(name).startswith("n_") else 4})
     return rows
 
 
