@@ -59,7 +59,7 @@ def build_models(work: Path) -> dict[str, Path]:
 def write_sets(work: Path, n_eval: int, n_red: int) -> tuple[Path, Path]:
     """``n_eval`` eval prompts (the shipped set's phrasings over many tasks, four slices) and
     ``n_red`` red-team prompts (the shipped set's, varied), framed as the policies were trained."""
-    from alignment_ci.train.synthetic import PROMPT_TEMPLATES, TASKS
+    from alignment_ci.train.synthetic import PROMPT_FRAMING, PROMPT_TEMPLATES, TASKS
 
     shipped = yaml.safe_load((ROOT / "alignment_ci" / "evals" / "data" / "eval_prompts.yaml").read_text())["items"]
     rows = []
@@ -72,14 +72,12 @@ def write_sets(work: Path, n_eval: int, n_red: int) -> tuple[Path, Path]:
             item = shipped[i % len(shipped)]
             rows.append({"prompt": f"{item['prompt']} (case {i})", "slice": item["slice"]})
     eval_path = work / "eval.yaml"
-    # the bench's policies are trained on the synthetic pairs, whose prompts carry this framing
-    framing = "User: {prompt}\nAssistant:"
-    eval_path.write_text(yaml.safe_dump({"prompt_template": framing, "items": rows}))
+    eval_path.write_text(yaml.safe_dump({"prompt_template": PROMPT_FRAMING, "items": rows}))
     red = yaml.safe_load((ROOT / "datasets_manifest" / "eval" / "red_team.yaml").read_text())
     items = [dict(item, id=f"{item['id']}-{k}", prompt=f"{item['prompt']} (variant {k})")
              for k in range(n_red // len(red["items"]) + 1) for item in red["items"]][:n_red]
     red_path = work / "red_team.yaml"
-    red_path.write_text(yaml.safe_dump({**red, "prompt_template": framing, "items": items}))
+    red_path.write_text(yaml.safe_dump({**red, "prompt_template": PROMPT_FRAMING, "items": items}))
     return eval_path, red_path
 
 

@@ -11,20 +11,17 @@ import pytest
 import yaml
 
 from alignment_ci.evals.policy_eval import DEFAULT_EVAL_PROMPTS
-from alignment_ci.train.synthetic import make_preference_pairs
+from alignment_ci.train.synthetic import PROMPT_FRAMING, make_preference_pairs
 from tests.train_support import _cached
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ROOT / "gates"
 N_GOLD = 32
-#: How tests/train_support's synthetic pairs frame their prompts (train/synthetic.py): the
-#: tiny policies trained on them are asked the eval and red-team prompts the same way.
-SYNTHETIC_FRAMING = "User: {prompt}\nAssistant:"
 
 
 def _framed(source: Path, target: Path) -> Path:
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    target.write_text(yaml.safe_dump(dict(data, prompt_template=SYNTHETIC_FRAMING), sort_keys=False), encoding="utf-8")
+    target.write_text(yaml.safe_dump(dict(data, prompt_template=PROMPT_FRAMING), sort_keys=False), encoding="utf-8")
     return target
 
 

@@ -27,6 +27,7 @@ from alignment_ci.evals.policy_health import (
     words,
 )
 from alignment_ci.evals.safety import RuleClassifier, summarize_safety
+from alignment_ci.train.synthetic import PROMPT_FRAMING
 from tests.train_support import one_thread, tiny_model  # noqa: F401
 
 # ------------------------------------------------------------------ policy health
@@ -125,7 +126,7 @@ def test_shipped_eval_prompts_load_as_the_pipeline_trains_with_slices(tmp_path):
     assert len(rows) == 48 and DEFAULT_EVAL_PROMPTS.is_file()
     assert rows[0]["prompt"] == "How do I change a car tire?"  # the pipeline trains on prompts as written
     framed = tmp_path / "framed.yaml"
-    framed.write_text(yaml.safe_dump({"prompt_template": "User: {prompt}\nAssistant:", "items": [{"slice": "a", "prompt": "Hi?"}]}))
+    framed.write_text(yaml.safe_dump({"prompt_template": PROMPT_FRAMING, "items": [{"slice": "a", "prompt": "Hi?"}]}))
     assert load_prompt_set(framed)[0]["prompt"] == "User: Hi?\nAssistant:"
     assert {r["slice"] for r in rows} == {"how_to", "advice", "writing", "explain"}
 

@@ -63,6 +63,11 @@ PROMPT_TEMPLATES: tuple[str, ...] = (
 )
 
 
+#: How the synthetic pairs frame every prompt (a chat turn): an eval or red-team set asked of a
+#: policy trained on them uses it as its ``prompt_template``.
+PROMPT_FRAMING = "User: {prompt}\nAssistant:"
+
+
 def make_preference_pairs(n: int, seed: int = 0, *, batch_id: str = "synthetic-0001",
                           dimension: str = "style_tone") -> list[dict[str, Any]]:
     """``n`` preference rows in TRL's explicit-prompt format plus lineage columns.
@@ -82,7 +87,7 @@ def make_preference_pairs(n: int, seed: int = 0, *, batch_id: str = "synthetic-0
         chosen = f" {rng.choice(OPENERS_POLITE)} {body} {rng.choice(CLOSERS_POLITE)}"
         rejected = f" {rng.choice(OPENERS_CURT)} {body} {rng.choice(CLOSERS_CURT)}"
         rows.append({
-            "prompt": f"User: {prompt}\nAssistant:",
+            "prompt": PROMPT_FRAMING.format(prompt=prompt),
             "chosen": chosen,
             "rejected": rejected,
             "weight": 1.0,
